@@ -1,0 +1,430 @@
+/**
+ * Events: every decision the resilience policies take, as data.
+ *
+ * Policies publish to the `ResilienceEvents` service. By default it is
+ * disabled and costs nothing; provide `ResilienceEvent.layer()` to get a
+ * stream of events for logs, dashboards or test assertions.
+ *
+ * Events carry what a person needs to understand a decision (key, attempt,
+ * verdict, delay, why) and never the failed error itself: provider errors can
+ * echo request data, and an API key must never reach a log through an event.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import type * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Classify from "./Classify.js"
+import type * as ProviderError from "./ProviderError.js"
+
+/**
+ * Why `Retry` stopped retrying a transient failure.
+ *
+ * - `MaxAttempts`: the policy's `maxAttempts` calls were made;
+ * - `ScheduleEnded`: the backoff schedule ended;
+ * - `RetryAfterBeyondCeiling`: the provider asked to wait longer than `retryAfterCeiling`;
+ * - `MaxElapsed`: the next call would start after `maxElapsed`.
+ *
+ * @example
+ * ```ts
+ * import type { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const why: ResilienceEvent.StopReason = "RetryAfterBeyondCeiling"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StopReason = "MaxAttempts" | "ScheduleEnded" | "RetryAfterBeyondCeiling" | "MaxElapsed"
+
+/**
+ * What a classifier said of a failure, as carried by events.
+ *
+ * @example
+ * ```ts
+ * import type { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const verdict: ResilienceEvent.VerdictSummary = { kind: "Transient", reason: "RateLimited" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type VerdictSummary =
+  | {
+    readonly kind: "Transient"
+    readonly reason: ProviderError.TransientReason
+    readonly retryAfter?: Duration.Duration | undefined
+  }
+  | { readonly kind: "Permanent"; readonly reason: ProviderError.PermanentReason }
+
+/**
+ * A decision taken by a resilience policy. `at` is the `Clock` time in
+ * milliseconds; `key` names what is protected (e.g. `"openai/gpt-4o"`).
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const onlyRetries = (event: ResilienceEvent.ResilienceEvent) => ResilienceEvent.$is("RetryScheduled")(event)
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ResilienceEvent = Data.TaggedEnum<{
+  /** A call to the protected effect begins. `attempt` counts from 1. */
+  AttemptStarted: { readonly key: string; readonly attempt: number; readonly at: number }
+  /** The call succeeded. */
+  Succeeded: { readonly key: string; readonly attempt: number; readonly at: number }
+  /** The call failed; `willRetry` tells whether another call follows. */
+  AttemptFailed: {
+    readonly key: string
+    readonly attempt: number
+    readonly at: number
+    readonly verdict: VerdictSummary
+    readonly errorTag: string | undefined
+    readonly willRetry: boolean
+  }
+  /** Another call will be made after `delay`; `basis` says whether the backoff or the provider's Retry-After set it. */
+  RetryScheduled: {
+    readonly key: string
+    readonly attempt: number
+    readonly at: number
+    readonly delay: Duration.Duration
+    readonly basis: "Backoff" | "RetryAfter"
+    readonly reason: ProviderError.TransientReason
+  }
+  /** Retrying stopped on a transient failure; the caller gets the last error. */
+  RetriesExhausted: {
+    readonly key: string
+    readonly attempts: number
+    readonly at: number
+    readonly why: StopReason
+  }
+}>
+
+const constructors = Data.taggedEnum<ResilienceEvent>()
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.AttemptStarted({ key: "openai", attempt: 1, at: 0 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const AttemptStarted = constructors.AttemptStarted
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.Succeeded({ key: "openai", attempt: 2, at: 500 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const Succeeded = constructors.Succeeded
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.AttemptFailed({
+ *   key: "openai",
+ *   attempt: 1,
+ *   at: 0,
+ *   verdict: { kind: "Permanent", reason: "Authentication" },
+ *   errorTag: "PermanentError",
+ *   willRetry: false
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const AttemptFailed = constructors.AttemptFailed
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Duration } from "effect"
+ *
+ * const event = ResilienceEvent.RetryScheduled({
+ *   key: "openai",
+ *   attempt: 1,
+ *   at: 0,
+ *   delay: Duration.seconds(2),
+ *   basis: "RetryAfter",
+ *   reason: "RateLimited"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const RetryScheduled = constructors.RetryScheduled
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.RetriesExhausted({ key: "openai", attempts: 3, at: 1500, why: "MaxAttempts" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const RetriesExhausted = constructors.RetriesExhausted
+
+/**
+ * A guard for one kind of event.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const isRetry = ResilienceEvent.$is("RetryScheduled")
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const $is = constructors.$is
+
+/**
+ * Exhaustive pattern matching on events.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const isFailure = ResilienceEvent.$match({
+ *   AttemptStarted: () => false,
+ *   Succeeded: () => false,
+ *   AttemptFailed: () => true,
+ *   RetryScheduled: () => false,
+ *   RetriesExhausted: () => true
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category pattern matching
+ */
+export const $match = constructors.$match
+
+/**
+ * One line a person can read, e.g.
+ * `[openai] attempt 1 failed: Transient RateLimited (retry-after 2000 ms), will retry`.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * ResilienceEvent.format(ResilienceEvent.AttemptStarted({ key: "openai", attempt: 1, at: 0 }))
+ * // "[openai] attempt 1 started"
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const format: (event: ResilienceEvent) => string = $match({
+  AttemptStarted: (e) => `[${e.key}] attempt ${e.attempt} started`,
+  Succeeded: (e) => `[${e.key}] attempt ${e.attempt} succeeded`,
+  AttemptFailed: (e) => {
+    const retryAfter = e.verdict.kind === "Transient" && e.verdict.retryAfter !== undefined
+      ? ` (retry-after ${formatMillis(e.verdict.retryAfter)})`
+      : ""
+    return `[${e.key}] attempt ${e.attempt} failed: ${e.verdict.kind} ${e.verdict.reason}${retryAfter}, ${
+      e.willRetry ? "will retry" : "giving up"
+    }`
+  },
+  RetryScheduled: (e) =>
+    `[${e.key}] retry ${e.attempt + 1} in ${formatMillis(e.delay)} (${
+      e.basis === "RetryAfter" ? "provider's Retry-After" : "backoff"
+    }, ${e.reason})`,
+  RetriesExhausted: (e) => `[${e.key}] retries exhausted after ${e.attempts} attempts: ${e.why}`
+})
+
+const formatMillis = (duration: Duration.Duration): string => `${Math.round(Duration.toMillis(duration))} ms`
+
+/**
+ * The sink policies publish to. `enabled` lets a policy skip building events
+ * nobody will read.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const events = yield* ResilienceEvent.ResilienceEvents
+ *   yield* events.publish(ResilienceEvent.AttemptStarted({ key: "demo", attempt: 1, at: 0 }))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sink {
+  readonly enabled: boolean
+  readonly publish: (event: ResilienceEvent) => Effect.Effect<void>
+  /** Subscribes now; the queue receives every event published from here on, until the scope closes. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<ResilienceEvent>, never, Scope.Scope>
+}
+
+const disabled: Sink = {
+  enabled: false,
+  publish: () => Effect.void,
+  subscribe: Effect.dieMessage(
+    "ResilienceEvents is not enabled: provide ResilienceEvent.layer() to subscribe to resilience events"
+  )
+}
+
+/**
+ * The events service. Without a layer it is disabled: publishing costs
+ * nothing and nothing is kept.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const enabled = Effect.map(ResilienceEvent.ResilienceEvents, (events) => events.enabled)
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class ResilienceEvents extends Context.Reference<ResilienceEvents>()(
+  "@effect-resilience/core/ResilienceEvents",
+  { defaultValue: (): Sink => disabled }
+) {}
+
+/**
+ * An enabled events service backed by a `PubSub`. Each subscriber has its own
+ * buffer of `capacity` events (default 4,096); a subscriber that falls behind
+ * loses its oldest events rather than slowing down the calls being protected.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent, Retry } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.succeed("ok").pipe(Retry.retry(Retry.policy()), Effect.provide(ResilienceEvent.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: { readonly capacity?: number | undefined }): Layer.Layer<ResilienceEvents> =>
+  Layer.scoped(
+    ResilienceEvents,
+    Effect.map(
+      Effect.acquireRelease(PubSub.sliding<ResilienceEvent>(options?.capacity ?? 4096), PubSub.shutdown),
+      (pubsub): Sink => ({
+        enabled: true,
+        publish: (event) => Effect.asVoid(PubSub.publish(pubsub, event)),
+        subscribe: PubSub.subscribe(pubsub)
+      })
+    )
+  )
+
+/**
+ * Publishes an event built from the current `Clock` time, or does nothing
+ * when events are disabled.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const started = ResilienceEvent.publish((at) => ResilienceEvent.AttemptStarted({ key: "demo", attempt: 1, at }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category publishing
+ */
+export const publish = (make: (at: number) => ResilienceEvent): Effect.Effect<void> =>
+  Effect.flatMap(
+    ResilienceEvents,
+    (events) => events.enabled ? Effect.flatMap(Clock.currentTimeMillis, (at) => events.publish(make(at))) : Effect.void
+  )
+
+/**
+ * Subscribes to events for the life of the scope.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Effect, Queue } from "effect"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const queue = yield* ResilienceEvent.subscribe
+ *   // ... run calls ...
+ *   return yield* Queue.takeAll(queue)
+ * })).pipe(Effect.provide(ResilienceEvent.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category subscribing
+ */
+export const subscribe: Effect.Effect<Queue.Dequeue<ResilienceEvent>, never, Scope.Scope> = Effect.flatMap(
+  ResilienceEvents,
+  (events) => events.subscribe
+)
+
+/**
+ * All events published from when the stream starts.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Console, Effect, Stream } from "effect"
+ *
+ * const log = ResilienceEvent.stream.pipe(
+ *   Stream.runForEach((event) => Console.log(ResilienceEvent.format(event))),
+ *   Effect.forkScoped
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category subscribing
+ */
+export const stream: Stream.Stream<ResilienceEvent> = Stream.unwrapScoped(
+  Effect.map(subscribe, (queue) => Stream.fromQueue(queue))
+)
+
+/**
+ * Summarises a verdict for an event.
+ *
+ * @example
+ * ```ts
+ * import { Classify, ResilienceEvent } from "@effect-resilience/core"
+ *
+ * ResilienceEvent.summarize(Classify.transient("Overloaded")) // { kind: "Transient", reason: "Overloaded" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const summarize = (verdict: Classify.Verdict): VerdictSummary =>
+  verdict._tag === "Transient"
+    ? { kind: "Transient", reason: verdict.reason, retryAfter: Option.getOrUndefined(verdict.retryAfter) }
+    : { kind: "Permanent", reason: verdict.reason }
