@@ -75,11 +75,18 @@ export const decorrelated = (options: {
 }): Schedule.Schedule<Duration.Duration> => {
   const base = Duration.toMillis(options.base)
   const max = Duration.toMillis(options.max)
-  return Schedule.makeWithState(base, (now, _: unknown, previous: number) =>
-    Effect.map(Random.nextRange(base, Math.max(base, 3 * previous)), (drawn) => {
-      const delay = Math.min(max, drawn)
-      return [delay, Duration.millis(delay), ScheduleDecision.continueWith(ScheduleInterval.after(now + delay))] as const
-    }))
+  return Schedule.makeWithState(
+    base,
+    (now, _: unknown, previous: number) =>
+      Effect.map(Random.nextRange(base, Math.max(base, 3 * previous)), (drawn) => {
+        const delay = Math.min(max, drawn)
+        return [
+          delay,
+          Duration.millis(delay),
+          ScheduleDecision.continueWith(ScheduleInterval.after(now + delay))
+        ] as const
+      })
+  )
 }
 
 /**
@@ -319,11 +326,16 @@ export const standard: Schedule.Schedule<Duration.Duration> = make({
  * @category utils
  */
 export const delays: {
-  (count: number): <Out, R>(self: Schedule.Schedule<Out, unknown, R>) => Effect.Effect<Array<Duration.Duration>, never, R>
+  (
+    count: number
+  ): <Out, R>(self: Schedule.Schedule<Out, unknown, R>) => Effect.Effect<Array<Duration.Duration>, never, R>
   <Out, R>(self: Schedule.Schedule<Out, unknown, R>, count: number): Effect.Effect<Array<Duration.Duration>, never, R>
 } = dual(
   2,
-  <Out, R>(self: Schedule.Schedule<Out, unknown, R>, count: number): Effect.Effect<Array<Duration.Duration>, never, R> =>
+  <Out, R>(
+    self: Schedule.Schedule<Out, unknown, R>,
+    count: number
+  ): Effect.Effect<Array<Duration.Duration>, never, R> =>
     Effect.suspend(() => {
       const result: Array<Duration.Duration> = []
       const loop = (now: number, state: unknown): Effect.Effect<Array<Duration.Duration>, never, R> =>

@@ -391,7 +391,9 @@ export const subscribe: Effect.Effect<Queue.Dequeue<ResilienceEvent>, never, Sco
 )
 
 /**
- * All events published from when the stream starts.
+ * All events published from when the stream starts. The subscription is made
+ * when the stream starts running, so to be sure to see every event of a call
+ * that follows, `subscribe` first and read the queue (`Stream.fromQueue`).
  *
  * @example
  * ```ts

@@ -84,14 +84,20 @@ const validateBackoff = (
   if (base !== undefined && max !== undefined && Duration.lessThan(max, base)) {
     issues.add("backoff.max", `must be ≥ backoff.base (${Duration.format(base)}), got ${Duration.format(max)}`)
   }
-  if (options.factor !== undefined && !(typeof options.factor === "number" && options.factor >= 1 && options.factor <= 1000)) {
+  if (
+    options.factor !== undefined &&
+    !(typeof options.factor === "number" && options.factor >= 1 && options.factor <= 1000)
+  ) {
     issues.add("backoff.factor", `must be a number in [1, 1000], got ${String(options.factor)}`)
   }
   const jitter = options.jitter
   if (jitter !== undefined) {
     if (typeof jitter === "string") {
       if (!["none", "full", "equal", "decorrelated"].includes(jitter)) {
-        issues.add("backoff.jitter", `must be "none", "full", "equal", "decorrelated" or a Backoff.Jitter, got "${jitter}"`)
+        issues.add(
+          "backoff.jitter",
+          `must be "none", "full", "equal", "decorrelated" or a Backoff.Jitter, got "${jitter}"`
+        )
       }
     } else if (jitter._tag === "Proportional") {
       issues.numberInRange("backoff.jitter.ratio", jitter.ratio, 0, 1)
@@ -261,7 +267,10 @@ const decide = <A, E, R>(
             ),
             Effect.zipRight(
               policy.tracing
-                ? Effect.annotateCurrentSpan({ "resilience.retry.delay_ms": delayMillis, "resilience.retry.basis": basis })
+                ? Effect.annotateCurrentSpan({
+                  "resilience.retry.delay_ms": delayMillis,
+                  "resilience.retry.basis": basis
+                })
                 : Effect.void
             ),
             Effect.as(new Retrying(delayMillis, step.state))
