@@ -414,6 +414,30 @@ export const stream: Stream.Stream<ResilienceEvent> = Stream.unwrapScoped(
 )
 
 /**
+ * Handles every event published from now on in a background fiber that lives
+ * as long as the scope. Unlike forking a run of `stream`, the subscription
+ * exists when `listen` returns, so no event of a call made afterwards is missed.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Console, Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* ResilienceEvent.listen((event) => Console.log(ResilienceEvent.format(event)))
+ *   // ... calls made here are logged ...
+ * }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category subscribing
+ */
+export const listen = <R>(
+  handle: (event: ResilienceEvent) => Effect.Effect<void, never, R>
+): Effect.Effect<void, never, Scope.Scope | R> =>
+  Effect.flatMap(subscribe, (queue) => Effect.asVoid(Effect.forkScoped(Stream.runForEach(Stream.fromQueue(queue), handle))))
+
+/**
  * Summarises a verdict for an event.
  *
  * @example

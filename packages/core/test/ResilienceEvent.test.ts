@@ -60,3 +60,16 @@ describe("ResilienceEvent", () => {
     ).toBe("[k] retries exhausted after 3 attempts: MaxElapsed")
   })
 })
+
+describe("ResilienceEvent.listen", () => {
+  it.scoped("sees every event published after it returns", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      yield* ResilienceEvent.listen((event) => Effect.sync(() => seen.push(event._tag)))
+      yield* ResilienceEvent.publish((at) => ResilienceEvent.AttemptStarted({ key: "k", attempt: 1, at }))
+      yield* ResilienceEvent.publish((at) => ResilienceEvent.Succeeded({ key: "k", attempt: 1, at }))
+      yield* TestClock.adjust(0)
+      yield* Effect.yieldNow()
+      expect(seen).toEqual(["AttemptStarted", "Succeeded"])
+    }).pipe(Effect.provide(ResilienceEvent.layer())))
+})

@@ -1,0 +1,23 @@
+// The README's quick start, type-checked with the rest of the workspace (`pnpm check`).
+import { Classify, ProviderError, ResilienceEvent, Retry } from "@effect-resilience/core"
+import { Console, Effect } from "effect"
+
+// Your provider call: any Effect. Fail with ProviderError (or pass a classifier for your own errors).
+declare const callModel: (prompt: string) => Effect.Effect<string, ProviderError.ProviderError>
+
+// 4 calls at most, 500 ms doubling to 30 s with full jitter, Retry-After honoured up to 60 s.
+const policy = Retry.policy({ maxAttempts: 4, key: "openai/gpt-4o" })
+
+export const program = Effect.gen(function*() {
+  // Optional: watch every decision the policy takes.
+  yield* ResilienceEvent.listen((event) => Console.log(ResilienceEvent.format(event)))
+  // Same success and error types as `callModel`: on exhaustion you get the last provider error.
+  return yield* callModel("Say hello").pipe(Retry.retry(policy))
+}).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer()))
+
+// Errors that are not ProviderErrors: say which ones are worth another call.
+export const classifyFetchErrors = Classify.make((error: { readonly status: number }) =>
+  error.status === 429 || error.status >= 500
+    ? Classify.transient(error.status === 429 ? "RateLimited" : "ServerError")
+    : Classify.permanent("InvalidRequest")
+)
