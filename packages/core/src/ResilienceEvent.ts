@@ -435,7 +435,10 @@ export const stream: Stream.Stream<ResilienceEvent> = Stream.unwrapScoped(
 export const listen = <R>(
   handle: (event: ResilienceEvent) => Effect.Effect<void, never, R>
 ): Effect.Effect<void, never, Scope.Scope | R> =>
-  Effect.flatMap(subscribe, (queue) => Effect.asVoid(Effect.forkScoped(Stream.runForEach(Stream.fromQueue(queue), handle))))
+  Effect.flatMap(
+    subscribe,
+    (queue) => Effect.asVoid(Effect.forkScoped(Stream.runForEach(Stream.fromQueue(queue), handle)))
+  )
 
 /**
  * Summarises a verdict for an event.
