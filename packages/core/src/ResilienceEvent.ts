@@ -31,7 +31,9 @@ import type * as ProviderError from "./ProviderError.js"
  * - `MaxAttempts`: the policy's `maxAttempts` calls were made;
  * - `ScheduleEnded`: the backoff schedule ended;
  * - `RetryAfterBeyondCeiling`: the provider asked to wait longer than `retryAfterCeiling`;
- * - `MaxElapsed`: the next call would start after `maxElapsed`.
+ * - `MaxElapsed`: the next call would start after `maxElapsed`;
+ * - `BudgetExhausted`: the retry budget refused the retry;
+ * - `DeadlineWouldPass`: the wait would end after the caller's deadline (`Deadline`).
  *
  * @example
  * ```ts
@@ -43,7 +45,13 @@ import type * as ProviderError from "./ProviderError.js"
  * @since 0.1.0
  * @category models
  */
-export type StopReason = "MaxAttempts" | "ScheduleEnded" | "RetryAfterBeyondCeiling" | "MaxElapsed"
+export type StopReason =
+  | "MaxAttempts"
+  | "ScheduleEnded"
+  | "RetryAfterBeyondCeiling"
+  | "MaxElapsed"
+  | "BudgetExhausted"
+  | "DeadlineWouldPass"
 
 /**
  * What a classifier said of a failure, as carried by events.
@@ -109,6 +117,47 @@ export type ResilienceEvent = Data.TaggedEnum<{
     readonly attempts: number
     readonly at: number
     readonly why: StopReason
+  }
+  /** A circuit breaker opened: calls fail fast until `until` (epoch ms), after `openFor`. */
+  BreakerOpened: {
+    readonly key: string
+    readonly at: number
+    readonly from: "Closed" | "HalfOpen"
+    readonly openFor: Duration.Duration
+  }
+  /** An open breaker's break ended: the next calls are probes. */
+  BreakerHalfOpened: { readonly key: string; readonly at: number }
+  /** A breaker closed: calls flow again. */
+  BreakerClosed: { readonly key: string; readonly at: number }
+  /** A breaker was isolated by hand: every call fails fast until it is reset. */
+  BreakerIsolated: { readonly key: string; readonly at: number }
+  /** A call was refused before reaching the provider. */
+  CallRejected: {
+    readonly key: string
+    readonly at: number
+    readonly by: "CircuitBreaker" | "Bulkhead" | "RateLimiter"
+    readonly retryAfter?: Duration.Duration | undefined
+  }
+  /** The retry budget refused a retry. */
+  BudgetExhausted: { readonly key: string; readonly at: number; readonly attempt: number }
+  /** The rate limiter holds a call back for `wait` before letting it through. */
+  RateLimited: {
+    readonly key: string
+    readonly at: number
+    readonly wait: Duration.Duration
+    readonly tokens: number
+  }
+  /** One call took longer than its timeout and was interrupted. */
+  AttemptTimedOut: {
+    readonly key: string
+    readonly at: number
+    readonly after: Duration.Duration
+  }
+  /** The caller's deadline passed; the work in flight was interrupted. */
+  DeadlineExceeded: {
+    readonly key: string
+    readonly at: number
+    readonly elapsed: Duration.Duration
   }
 }>
 
@@ -195,6 +244,127 @@ export const RetryScheduled = constructors.RetryScheduled
 export const RetriesExhausted = constructors.RetriesExhausted
 
 /**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Duration } from "effect"
+ *
+ * const event = ResilienceEvent.BreakerOpened({ key: "openai", at: 0, from: "Closed", openFor: Duration.seconds(5) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const BreakerOpened = constructors.BreakerOpened
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.BreakerHalfOpened({ key: "openai", at: 5_000 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const BreakerHalfOpened = constructors.BreakerHalfOpened
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.BreakerClosed({ key: "openai", at: 5_200 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const BreakerClosed = constructors.BreakerClosed
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.BreakerIsolated({ key: "openai", at: 0 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const BreakerIsolated = constructors.BreakerIsolated
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.CallRejected({ key: "openai", at: 0, by: "Bulkhead" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const CallRejected = constructors.CallRejected
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.BudgetExhausted({ key: "openai", at: 0, attempt: 1 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const BudgetExhausted = constructors.BudgetExhausted
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Duration } from "effect"
+ *
+ * const event = ResilienceEvent.RateLimited({ key: "openai", at: 0, wait: Duration.millis(100), tokens: 1 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const RateLimited = constructors.RateLimited
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Duration } from "effect"
+ *
+ * const event = ResilienceEvent.AttemptTimedOut({ key: "openai", at: 30_000, after: Duration.seconds(30) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const AttemptTimedOut = constructors.AttemptTimedOut
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Duration } from "effect"
+ *
+ * const event = ResilienceEvent.DeadlineExceeded({ key: "openai", at: 60_000, elapsed: Duration.seconds(60) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const DeadlineExceeded = constructors.DeadlineExceeded
+
+/**
  * A guard for one kind of event.
  *
  * @example
@@ -221,7 +391,16 @@ export const $is = constructors.$is
  *   Succeeded: () => false,
  *   AttemptFailed: () => true,
  *   RetryScheduled: () => false,
- *   RetriesExhausted: () => true
+ *   RetriesExhausted: () => true,
+ *   BreakerOpened: () => false,
+ *   BreakerHalfOpened: () => false,
+ *   BreakerClosed: () => false,
+ *   BreakerIsolated: () => false,
+ *   CallRejected: () => true,
+ *   BudgetExhausted: () => true,
+ *   RateLimited: () => false,
+ *   AttemptTimedOut: () => false,
+ *   DeadlineExceeded: () => true
  * })
  * ```
  *
@@ -260,7 +439,17 @@ export const format: (event: ResilienceEvent) => string = $match({
     `[${e.key}] retry ${e.attempt + 1} in ${formatMillis(e.delay)} (${
       e.basis === "RetryAfter" ? "provider's Retry-After" : "backoff"
     }, ${e.reason})`,
-  RetriesExhausted: (e) => `[${e.key}] retries exhausted after ${e.attempts} attempts: ${e.why}`
+  RetriesExhausted: (e) => `[${e.key}] retries exhausted after ${e.attempts} attempts: ${e.why}`,
+  BreakerOpened: (e) => `[${e.key}] circuit opened (from ${e.from}) for ${formatMillis(e.openFor)}`,
+  BreakerHalfOpened: (e) => `[${e.key}] circuit half-open: probing`,
+  BreakerClosed: (e) => `[${e.key}] circuit closed`,
+  BreakerIsolated: (e) => `[${e.key}] circuit isolated by hand`,
+  CallRejected: (e) =>
+    `[${e.key}] call rejected by ${e.by}${e.retryAfter === undefined ? "" : ` (retry in ${formatMillis(e.retryAfter)})`}`,
+  BudgetExhausted: (e) => `[${e.key}] retry budget exhausted after attempt ${e.attempt}`,
+  RateLimited: (e) => `[${e.key}] rate limiter holds the call for ${formatMillis(e.wait)} (${e.tokens} tokens)`,
+  AttemptTimedOut: (e) => `[${e.key}] attempt timed out after ${formatMillis(e.after)}`,
+  DeadlineExceeded: (e) => `[${e.key}] deadline exceeded after ${formatMillis(e.elapsed)}`
 })
 
 const formatMillis = (duration: Duration.Duration): string => `${Math.round(Duration.toMillis(duration))} ms`

@@ -1,0 +1,39 @@
+/**
+ * A map that forgets its least recently used key beyond `maxKeys`, so that
+ * per-key state (one breaker per model, per tenant, ...) stays bounded.
+ */
+export class LruMap<V> {
+  private readonly entries = new Map<string, V>()
+
+  constructor(readonly maxKeys: number) {}
+
+  /** The value under `key`, created with `make` when absent; marks the key as used. */
+  getOrCreate(key: string, make: () => V): V {
+    const existing = this.entries.get(key)
+    if (existing !== undefined) {
+      this.entries.delete(key)
+      this.entries.set(key, existing)
+      return existing
+    }
+    const created = make()
+    this.entries.set(key, created)
+    if (this.entries.size > this.maxKeys) {
+      // Map iterates in insertion order: the first key is the least recently used.
+      const oldest = this.entries.keys().next().value
+      if (oldest !== undefined) this.entries.delete(oldest)
+    }
+    return created
+  }
+
+  get(key: string): V | undefined {
+    return this.entries.get(key)
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key)
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+}
