@@ -16,10 +16,11 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import type * as Queue from "effect/Queue"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Classify from "./Classify.js"
@@ -411,7 +412,7 @@ export const $match = constructors.$match
 
 /**
  * One line a person can read, e.g.
- * `[openai] attempt 1 failed: Transient RateLimited (retry-after 2000 ms), will retry`.
+ * `[openai] attempt 1 failed: Transient RateLimited (retry-after 2s), will retry`.
  *
  * @example
  * ```ts
@@ -439,20 +440,25 @@ export const format: (event: ResilienceEvent) => string = $match({
     `[${e.key}] retry ${e.attempt + 1} in ${formatMillis(e.delay)} (${
       e.basis === "RetryAfter" ? "provider's Retry-After" : "backoff"
     }, ${e.reason})`,
-  RetriesExhausted: (e) => `[${e.key}] retries exhausted after ${e.attempts} attempts: ${e.why}`,
+  RetriesExhausted: (e) => `[${e.key}] gave up after ${e.attempts} attempt${e.attempts === 1 ? "" : "s"}: ${e.why}`,
   BreakerOpened: (e) => `[${e.key}] circuit opened (from ${e.from}) for ${formatMillis(e.openFor)}`,
   BreakerHalfOpened: (e) => `[${e.key}] circuit half-open: probing`,
   BreakerClosed: (e) => `[${e.key}] circuit closed`,
   BreakerIsolated: (e) => `[${e.key}] circuit isolated by hand`,
   CallRejected: (e) =>
-    `[${e.key}] call rejected by ${e.by}${e.retryAfter === undefined ? "" : ` (retry in ${formatMillis(e.retryAfter)})`}`,
+    `[${e.key}] call rejected by ${e.by}${
+      e.retryAfter === undefined ? "" : ` (retry in ${formatMillis(e.retryAfter)})`
+    }`,
   BudgetExhausted: (e) => `[${e.key}] retry budget exhausted after attempt ${e.attempt}`,
   RateLimited: (e) => `[${e.key}] rate limiter holds the call for ${formatMillis(e.wait)} (${e.tokens} tokens)`,
   AttemptTimedOut: (e) => `[${e.key}] attempt timed out after ${formatMillis(e.after)}`,
   DeadlineExceeded: (e) => `[${e.key}] deadline exceeded after ${formatMillis(e.elapsed)}`
 })
 
-const formatMillis = (duration: Duration.Duration): string => `${Math.round(Duration.toMillis(duration))} ms`
+const formatMillis = (duration: Duration.Duration): string => {
+  const millis = Math.round(Duration.toMillis(duration))
+  return millis < 1000 ? `${millis} ms` : Duration.format(Duration.millis(millis))
+}
 
 /**
  * The sink policies publish to. `enabled` lets a policy skip building events
@@ -624,10 +630,22 @@ export const stream: Stream.Stream<ResilienceEvent> = Stream.unwrapScoped(
 export const listen = <R>(
   handle: (event: ResilienceEvent) => Effect.Effect<void, never, R>
 ): Effect.Effect<void, never, Scope.Scope | R> =>
-  Effect.flatMap(
-    subscribe,
-    (queue) => Effect.asVoid(Effect.forkScoped(Stream.runForEach(Stream.fromQueue(queue), handle)))
-  )
+  Effect.gen(function*() {
+    const queue = yield* subscribe
+    // A handler runs uninterruptibly, so an event taken off the queue is always handled in full.
+    const handleOne = (event: ResilienceEvent) => Effect.uninterruptible(handle(event))
+    const fiber = yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), handleOne)))
+    // Finalizers run in reverse order: this one runs before the fork's, stops the loop between two
+    // events, then handles what is still queued, so closing the scope loses nothing.
+    yield* Effect.addFinalizer(() =>
+      Fiber.interrupt(fiber).pipe(
+        Effect.zipRight(Queue.isShutdown(queue)),
+        // The events layer may have closed first (it was provided inside this scope): nothing is left then.
+        Effect.flatMap((shutdown) => shutdown ? Effect.succeed([]) : Queue.takeAll(queue)),
+        Effect.flatMap((rest) => Effect.forEach(rest, handleOne, { discard: true }))
+      )
+    )
+  })
 
 /**
  * Summarises a verdict for an event.

@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { ResilienceEvent } from "../src/index.js"
+import { ResilienceEvent, Retry } from "../src/index.js"
 
 describe("ResilienceEvent", () => {
   it.effect("is disabled without a layer: publishing costs nothing and keeps nothing", () =>
@@ -42,7 +42,7 @@ describe("ResilienceEvent", () => {
           reason: "ServerError"
         })
       )
-    ).toBe("[openai] retry 2 in 1234 ms (backoff, ServerError)")
+    ).toBe("[openai] retry 2 in 1s 234ms (backoff, ServerError)")
     expect(
       ResilienceEvent.format(
         ResilienceEvent.AttemptFailed({
@@ -57,7 +57,7 @@ describe("ResilienceEvent", () => {
     ).toBe("[openai] attempt 3 failed: Permanent Authentication, giving up")
     expect(
       ResilienceEvent.format(ResilienceEvent.RetriesExhausted({ key: "k", attempts: 3, at: 0, why: "MaxElapsed" }))
-    ).toBe("[k] retries exhausted after 3 attempts: MaxElapsed")
+    ).toBe("[k] gave up after 3 attempts: MaxElapsed")
   })
 })
 
@@ -71,5 +71,32 @@ describe("ResilienceEvent.listen", () => {
       yield* TestClock.adjust(0)
       yield* Effect.yieldNow()
       expect(seen).toEqual(["AttemptStarted", "Succeeded"])
+    }).pipe(Effect.provide(ResilienceEvent.layer())))
+
+  it.effect("handles every event still queued when its scope closes", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      yield* Effect.gen(function*() {
+        yield* ResilienceEvent.listen((event) => Effect.sync(() => seen.push(ResilienceEvent.format(event))))
+        yield* Retry.retry(Effect.succeed("hi"), Retry.policy({ key: "quick" }))
+      }).pipe(Effect.scoped)
+      expect(seen).toEqual(["[quick] attempt 1 started", "[quick] attempt 1 succeeded"])
+    }).pipe(Effect.provide(ResilienceEvent.layer())))
+
+  it.effect("handles an event in full even when the scope closes while it is being handled", () =>
+    Effect.gen(function*() {
+      const handled: Array<number> = []
+      yield* Effect.gen(function*() {
+        yield* ResilienceEvent.listen((event) =>
+          Effect.sleep("1 second").pipe(Effect.zipRight(Effect.sync(() => handled.push(event.at))))
+        )
+        yield* ResilienceEvent.publish((at) => ResilienceEvent.AttemptStarted({ key: "k", attempt: 1, at }))
+        yield* Effect.yieldNow()
+      }).pipe(
+        Effect.scoped,
+        Effect.fork,
+        Effect.flatMap((fiber) => TestClock.adjust("1 second").pipe(Effect.zipRight(fiber.await)))
+      )
+      expect(handled).toEqual([0])
     }).pipe(Effect.provide(ResilienceEvent.layer())))
 })

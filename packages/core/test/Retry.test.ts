@@ -348,11 +348,11 @@ describe("Retry observability", () => {
       const events = Array.from(yield* Queue.takeAll(queue)).map(ResilienceEvent.format)
       expect(events).toEqual([
         "[openai/gpt-4o] attempt 1 started",
-        "[openai/gpt-4o] attempt 1 failed: Transient RateLimited (retry-after 2000 ms), will retry",
-        "[openai/gpt-4o] retry 2 in 2000 ms (provider's Retry-After, RateLimited)",
+        "[openai/gpt-4o] attempt 1 failed: Transient RateLimited (retry-after 2s), will retry",
+        "[openai/gpt-4o] retry 2 in 2s (provider's Retry-After, RateLimited)",
         "[openai/gpt-4o] attempt 2 started",
         "[openai/gpt-4o] attempt 2 failed: Transient Overloaded, will retry",
-        "[openai/gpt-4o] retry 3 in 1000 ms (backoff, Overloaded)",
+        "[openai/gpt-4o] retry 3 in 1s (backoff, Overloaded)",
         "[openai/gpt-4o] attempt 3 started",
         "[openai/gpt-4o] attempt 3 succeeded"
       ])

@@ -1,5 +1,6 @@
 // The README's quick start, type-checked with the rest of the workspace (`pnpm check`).
-import { Classify, ProviderError, ResilienceEvent, Retry } from "@effect-resilience/core"
+import type { ProviderError } from "@effect-resilience/core"
+import { Classify, ResilienceEvent, Retry } from "@effect-resilience/core"
 import { Console, Effect } from "effect"
 
 // Your provider call: any Effect. Fail with ProviderError (or pass a classifier for your own errors).
