@@ -144,6 +144,42 @@ export type Classifier<in E> = (error: E) => Verdict
 export type Rule<in E> = (error: E) => Option.Option<Verdict>
 
 /**
+ * Marks errors raised by a policy that refused a call before it reached the
+ * provider (an open circuit, a full bulkhead, a local rate limit). They are
+ * transient for `Retry`, but a retry budget does not count them as failed
+ * provider calls.
+ *
+ * @example
+ * ```ts
+ * import { Classify } from "@effect-resilience/core"
+ *
+ * class Refused {
+ *   readonly [Classify.rejectedLocally] = true
+ * }
+ * Classify.isRejectedLocally(new Refused()) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category symbols
+ */
+export const rejectedLocally: unique symbol = Symbol.for("@effect-resilience/core/Classify/rejectedLocally")
+
+/**
+ * Tells whether an error was raised by a policy that refused the call locally.
+ *
+ * @example
+ * ```ts
+ * import { Classify } from "@effect-resilience/core"
+ *
+ * Classify.isRejectedLocally(new Error("boom")) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isRejectedLocally = (u: unknown): boolean => Predicate.hasProperty(u, rejectedLocally) && u[rejectedLocally] === true
+
+/**
  * A transient verdict.
  *
  * @example

@@ -11,8 +11,9 @@
  *
  * The wait before a retry is `max(backoff delay, Retry-After)`: a provider's
  * Retry-After is a floor that jitter never cuts short. Retrying stops at once,
- * without sleeping, when the provider asks for more than `retryAfterCeiling`
- * or when the next call would start after `maxElapsed`.
+ * without sleeping, when the provider asks for more than `retryAfterCeiling`,
+ * when the next call would start after `maxElapsed` or after the caller's
+ * `Deadline`, or when the retry budget says no.
  *
  * Every call is a span (`resilience.attempt`), every decision an event
  * (`ResilienceEvent`) and a metric (`ResilienceMetrics`).
@@ -29,6 +30,7 @@ import type * as Backoff from "./Backoff.js"
 import type * as Classify from "./Classify.js"
 import * as internal from "./internal/retry.js"
 import type * as PolicyError from "./PolicyError.js"
+import type * as RetryBudget from "./RetryBudget.js"
 
 /**
  * What the backoff schedule receives before each retry: the failure that is
@@ -99,10 +101,20 @@ export interface Options<in E> {
    * retry that would start later is not made. No limit by default.
    */
   readonly maxElapsed?: Duration.DurationInput | undefined
+  /**
+   * A retry budget shared by every call for this key (see `RetryBudget`): when
+   * it says no, retrying stops with the last error. None by default.
+   */
+  readonly budget?: RetryBudget.RetryBudget | undefined
   /** Names what is protected in events, metrics and spans, e.g. `"openai/gpt-4o"`. Default `"default"`. */
   readonly key?: string | undefined
-  /** One span per call (`resilience.attempt`). Default `true`. */
-  readonly tracing?: boolean | undefined
+  /**
+   * One span per call (`resilience.attempt`): `true`, `false`, or `"auto"`
+   * (the default): spans only when a tracer that exports them is installed
+   * (e.g. `@effect/opentelemetry`), since a span costs ~10 µs per call and
+   * effect's built-in tracer sends them nowhere.
+   */
+  readonly tracing?: boolean | "auto" | undefined
 }
 
 /**
@@ -125,8 +137,9 @@ export interface Policy<in E> {
   readonly classify: Classify.Classifier<E>
   readonly retryAfterCeiling: Duration.Duration
   readonly maxElapsed: Option.Option<Duration.Duration>
+  readonly budget: Option.Option<RetryBudget.RetryBudget>
   readonly key: string
-  readonly tracing: boolean
+  readonly tracing: boolean | "auto"
 }
 
 /**
@@ -195,8 +208,9 @@ export const standard: Policy<unknown> = internal.policy()
  * - a `Permanent` verdict is not retried, nor are defects and interruptions;
  * - at most `maxAttempts` calls are made, the first included;
  * - the wait before a retry is `max(backoff delay, Retry-After)`;
- * - a Retry-After above `retryAfterCeiling`, or a retry that would start after
- *   `maxElapsed`, stops at once;
+ * - a Retry-After above `retryAfterCeiling`, a retry that would start after
+ *   `maxElapsed` or after the caller's deadline (`Deadline.within`), or a
+ *   retry the `budget` refuses, stops at once;
  * - interrupting the caller during a wait ends the wait and makes no further call;
  * - when retrying ends, the effect fails with the last error, unchanged.
  *

@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 import {
   Backoff,
   Classify,
@@ -291,7 +291,7 @@ describe("Retry.policy", () => {
     expect(Duration.toMillis(policy.retryAfterCeiling)).toBe(60_000)
     expect(Option.isNone(policy.maxElapsed)).toBe(true)
     expect(policy.key).toBe("default")
-    expect(policy.tracing).toBe(true)
+    expect(policy.tracing).toBe("auto")
   })
 
   it("lists every problem of invalid options in one typed error", () => {
@@ -428,7 +428,7 @@ describe("Retry observability", () => {
         return provider.call
       })
       yield* runVirtual(
-        Retry.retry(call, Retry.policy({ key: "anthropic", backoff: noJitter(250, 250) })).pipe(
+        Retry.retry(call, Retry.policy({ key: "anthropic", backoff: noJitter(250, 250), tracing: true })).pipe(
           Effect.withSpan("caller")
         )
       )
@@ -446,6 +446,25 @@ describe("Retry observability", () => {
       expect(second).not.toHaveProperty("resilience.verdict")
       const parent = Option.getOrThrow(spans[0].parent)
       expect((parent as Tracer.Span).name).toBe("caller")
+    }))
+
+  it.effect("by default makes no span with effect's built-in tracer, whose spans reach no exporter", () =>
+    Effect.gen(function*() {
+      const names: Array<string> = []
+      const call = Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => names.push(span.name)))
+      yield* Retry.retry(call, Retry.standard).pipe(Effect.withSpan("caller"))
+      expect(names).toEqual(["caller"])
+    }))
+
+  it.effect("by default makes a span per call when an exporting tracer is installed", () =>
+    Effect.gen(function*() {
+      const names: Array<string> = []
+      const native = yield* Effect.tracer
+      // A tracer of one's own, as @effect/opentelemetry installs: same spans, different identity.
+      const exporting = Tracer.make({ span: (...args) => native.span(...args), context: (f) => f() })
+      const call = Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => names.push(span.name)))
+      yield* Retry.retry(call, Retry.standard).pipe(Effect.withSpan("caller"), Effect.withTracer(exporting))
+      expect(names).toEqual(["resilience.attempt"])
     }))
 
   it.effect("makes no span when tracing is off", () =>

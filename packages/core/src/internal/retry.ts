@@ -1,17 +1,23 @@
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Metric from "effect/Metric"
+import type * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
+import * as Tracer from "effect/Tracer"
 import * as Backoff from "../Backoff.js"
 import * as Classify from "../Classify.js"
+import * as Deadline from "../Deadline.js"
 import { InvalidPolicyError } from "../PolicyError.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
 import * as ResilienceMetrics from "../ResilienceMetrics.js"
 import type * as Retry from "../Retry.js"
+import * as RetryBudget from "../RetryBudget.js"
 import * as scheduleStep from "./schedule.js"
 import { Issues } from "./validate.js"
 
@@ -24,16 +30,16 @@ const defaultRetryAfterCeiling = Duration.seconds(60)
 /** A validated policy plus what the retry loop precomputes once per policy. */
 interface CompiledPolicy<E> extends Retry.Policy<E> {
   readonly metrics: {
-    readonly success: Metric.Metric.Counter<number>
-    readonly transient: Metric.Metric.Counter<number>
-    readonly permanent: Metric.Metric.Counter<number>
-    readonly delay: {
-      readonly Backoff: Metric.Metric.Histogram<number>
-      readonly RetryAfter: Metric.Metric.Histogram<number>
-    }
-    readonly exhausted: Metric.Metric.Counter<number>
+    readonly success: Effect.Effect<void>
+    /** The success counter's update, to run inside an effect the caller already has. */
+    readonly countSuccess: () => void
+    readonly transient: Effect.Effect<void>
+    readonly permanent: Effect.Effect<void>
+    readonly delay: (basis: "Backoff" | "RetryAfter", millis: number) => Effect.Effect<void>
+    readonly exhausted: (why: ResilienceEvent.StopReason) => Effect.Effect<void>
   }
-  readonly spanAttributes: Record<string, unknown>
+  /** The first attempt's span options, made once: most calls make only that attempt. */
+  readonly firstSpanOptions: Tracer.SpanOptions
 }
 
 export const validate = <E = unknown>(
@@ -67,8 +73,9 @@ export const validate = <E = unknown>(
     classify: options.classify ?? Classify.standard,
     retryAfterCeiling,
     maxElapsed,
+    budget: options.budget === undefined ? Option.none() : Option.some(options.budget),
     key,
-    tracing: options.tracing ?? true
+    tracing: options.tracing ?? "auto"
   }))
 }
 
@@ -107,25 +114,47 @@ const validateBackoff = (
 }
 
 const compile = <E>(policy: Retry.Policy<E>): CompiledPolicy<E> => {
-  const keyed = <T extends Metric.Metric<any, any, any>>(metric: T): T =>
-    Metric.tagged(metric, "resilience.key", policy.key) as T
-  const attempts = keyed(ResilienceMetrics.attempts)
-  const delay = keyed(ResilienceMetrics.retryDelay)
+  // `Metric.tagged` builds a new label array on every update, which misses effect's hook cache and costs
+  // a registry lookup per call (~2.5 µs). Updating the base metric with label arrays made once per policy
+  // hits the cache. (Labels set with `Effect.tagMetrics` are therefore not added to these metrics.)
+  const key = MetricLabel.make("resilience.key", policy.key)
+  const labels = (name: string, value: string) => [key, MetricLabel.make(name, value)]
+  const increment = (metric: Metric.Metric.Counter<number>, tags: ReadonlyArray<MetricLabel.MetricLabel>) =>
+    Effect.sync(() => metric.unsafeUpdate(1, tags))
+  const delayLabels = {
+    Backoff: labels("resilience.basis", "Backoff"),
+    RetryAfter: labels("resilience.basis", "RetryAfter")
+  }
+  const exhausted = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+  const successLabels = labels("resilience.outcome", "success")
+  const countSuccess = () => ResilienceMetrics.attempts.unsafeUpdate(1, successLabels)
   return {
     ...policy,
     metrics: {
-      success: Metric.tagged(attempts, "resilience.outcome", "success"),
-      transient: Metric.tagged(attempts, "resilience.outcome", "transient"),
-      permanent: Metric.tagged(attempts, "resilience.outcome", "permanent"),
-      delay: {
-        Backoff: Metric.tagged(delay, "resilience.basis", "Backoff"),
-        RetryAfter: Metric.tagged(delay, "resilience.basis", "RetryAfter")
-      },
-      exhausted: keyed(ResilienceMetrics.retriesExhausted)
+      success: Effect.sync(countSuccess),
+      countSuccess,
+      transient: increment(ResilienceMetrics.attempts, labels("resilience.outcome", "transient")),
+      permanent: increment(ResilienceMetrics.attempts, labels("resilience.outcome", "permanent")),
+      delay: (basis, millis) =>
+        Effect.sync(() => ResilienceMetrics.retryDelay.unsafeUpdate(millis, delayLabels[basis])),
+      exhausted: (why) =>
+        Effect.sync(() => {
+          let tags = exhausted.get(why)
+          if (tags === undefined) exhausted.set(why, tags = labels("resilience.why", why))
+          ResilienceMetrics.retriesExhausted.unsafeUpdate(1, tags)
+        })
     },
-    spanAttributes: { "resilience.key": policy.key }
+    firstSpanOptions: spanOptions(policy.key, 1)
   }
 }
+
+const spanOptions = (key: string, attempt: number): Tracer.SpanOptions => ({
+  attributes: { "resilience.key": key, "resilience.attempt": attempt },
+  captureStackTrace: false
+})
+
+/** effect's built-in tracer: its spans reach no exporter, so `tracing: "auto"` makes none with it. */
+const nativeTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
 
 const compiled = <E>(policy: Retry.Policy<E>): CompiledPolicy<E> =>
   "metrics" in policy ? policy as CompiledPolicy<E> : compile(policy)
@@ -143,29 +172,63 @@ interface Run<A, E, R> {
   readonly self: Effect.Effect<A, E, R>
   readonly policy: CompiledPolicy<E>
   readonly events: ResilienceEvent.Sink
+  /** Whether each call gets a span: `policy.tracing`, with `"auto"` resolved against the current tracer. */
+  readonly traced: boolean
   /** Clock time of the first call; read only when `maxElapsed` needs it. */
   readonly startedAt: number
 }
 
 export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Policy<E>): Effect.Effect<A, E, R> => {
   const compiledPolicy = compiled(policy)
-  return Effect.flatMap(ResilienceEvent.ResilienceEvents, (events) =>
-    Option.isSome(compiledPolicy.maxElapsed)
-      ? Effect.flatMap(
-        Clock.currentTimeMillis,
-        (startedAt) => loop({ self, policy: compiledPolicy, events, startedAt }, 1, compiledPolicy.backoff.initial)
-      )
-      : loop({ self, policy: compiledPolicy, events, startedAt: 0 }, 1, compiledPolicy.backoff.initial))
+  const budget = compiledPolicy.budget
+  // A token bucket ignores requests: only a ratio budget is told of each logical request.
+  const recordRequest = Option.isSome(budget) && budget.value.settings._tag === "Ratio"
+  // One runtime step reads everything the loop needs from the fiber: the events sink and the tracer.
+  return Effect.withFiberRuntime((fiber) => {
+    const events = Context.get(
+      fiber.currentContext as Context.Context<ResilienceEvent.ResilienceEvents>,
+      ResilienceEvent.ResilienceEvents
+    )
+    const traced = compiledPolicy.tracing === "auto" ? fiber.currentTracer !== nativeTracer : compiledPolicy.tracing
+    const start = (startedAt: number) =>
+      attemptOnce({ self, policy: compiledPolicy, events, traced, startedAt }, 1, compiledPolicy.backoff.initial)
+    const run = Option.isSome(compiledPolicy.maxElapsed) ? Effect.flatMap(Clock.currentTimeMillis, start) : start(0)
+    return recordRequest && Option.isSome(budget)
+      ? Effect.zipRight(RetryBudget.record(budget.value, "Request"), run)
+      : run
+  })
 }
 
-const loop = <A, E, R>(run: Run<A, E, R>, attempt: number, state: unknown): Effect.Effect<A, E, R> =>
-  Effect.flatMap(
-    instrumentedAttempt(run, attempt, state),
-    (result) =>
-      result instanceof Retrying
-        ? Effect.zipRight(Effect.sleep(Duration.millis(result.delayMillis)), loop(run, attempt + 1, result.state))
-        : Effect.succeed(result)
+/**
+ * One call and what follows it. Without spans and events — the common case — the retry decision and
+ * the wait run in the failure branch, so a success costs one `matchEffect` and one metric update.
+ */
+const attemptOnce = <A, E, R>(run: Run<A, E, R>, attempt: number, state: unknown): Effect.Effect<A, E, R> =>
+  run.traced || run.events.enabled
+    ? Effect.flatMap(
+      instrumentedAttempt(run, attempt, state),
+      (result) => result instanceof Retrying ? retryAfterWait(run, attempt, result) : Effect.succeed(result)
+    )
+    : Effect.matchEffect(run.self, {
+      onFailure: (error) =>
+        Effect.flatMap(decide(run, error, attempt, state), (next) => retryAfterWait(run, attempt, next)),
+      onSuccess: (value) => succeeded(run.policy, value)
+    })
+
+const retryAfterWait = <A, E, R>(run: Run<A, E, R>, attempt: number, next: Retrying): Effect.Effect<A, E, R> =>
+  Effect.sleep(Duration.millis(next.delayMillis)).pipe(
+    Effect.zipRight(Deadline.markActivity(`attempt ${attempt + 1}`)),
+    Effect.zipRight(attemptOnce(run, attempt + 1, next.state))
   )
+
+/** Counts a success (metric and budget) and gives the value back. */
+const succeeded = <A, E>(policy: CompiledPolicy<E>, value: A): Effect.Effect<A> =>
+  Option.isSome(policy.budget)
+    ? Effect.zipRight(RetryBudget.record(policy.budget.value, "Success"), Effect.as(policy.metrics.success, value))
+    : Effect.sync(() => {
+      policy.metrics.countSuccess()
+      return value
+    })
 
 /** One call, its outcome recorded and, on failure, the decision taken — all inside the attempt's span. */
 const instrumentedAttempt = <A, E, R>(
@@ -177,7 +240,7 @@ const instrumentedAttempt = <A, E, R>(
   let effect: Effect.Effect<A | Retrying, E, R> = Effect.matchEffect(run.self, {
     onFailure: (error) => decide(run, error, attempt, state),
     onSuccess: (value) => {
-      const counted = Effect.as(Metric.increment(policy.metrics.success), value)
+      const counted = succeeded(policy, value)
       return events.enabled
         ? Effect.zipRight(publish(events, (at) => ResilienceEvent.Succeeded({ key: policy.key, attempt, at })), counted)
         : counted
@@ -189,10 +252,12 @@ const instrumentedAttempt = <A, E, R>(
       effect
     )
   }
-  return policy.tracing
-    ? Effect.withSpan(effect, "resilience.attempt", {
-      attributes: { ...policy.spanAttributes, "resilience.attempt": attempt }
-    })
+  return run.traced
+    ? Effect.withSpan(
+      effect,
+      "resilience.attempt",
+      attempt === 1 ? policy.firstSpanOptions : spanOptions(policy.key, attempt)
+    )
     : effect
 }
 
@@ -204,7 +269,7 @@ const decide = <A, E, R>(
 ): Effect.Effect<Retrying, E> => {
   const { events, policy } = run
   const verdict = policy.classify(error)
-  const annotate = policy.tracing
+  const annotate = run.traced
     ? Effect.annotateCurrentSpan({
       "resilience.verdict": verdict._tag,
       "resilience.reason": verdict.reason
@@ -212,14 +277,19 @@ const decide = <A, E, R>(
     : Effect.void
   if (verdict._tag === "Permanent") {
     return annotate.pipe(
-      Effect.zipRight(Metric.increment(policy.metrics.permanent)),
+      Effect.zipRight(policy.metrics.permanent),
       Effect.zipRight(failed(run, error, attempt, verdict, false)),
       Effect.zipRight(Effect.fail(error))
     )
   }
   const giveUp = (why: ResilienceEvent.StopReason): Effect.Effect<never, E> =>
     failed(run, error, attempt, verdict, false).pipe(
-      Effect.zipRight(Metric.increment(Metric.tagged(policy.metrics.exhausted, "resilience.why", why))),
+      Effect.zipRight(
+        why === "BudgetExhausted" && events.enabled
+          ? publish(events, (at) => ResilienceEvent.BudgetExhausted({ key: policy.key, at, attempt }))
+          : Effect.void
+      ),
+      Effect.zipRight(policy.metrics.exhausted(why)),
       Effect.zipRight(
         events.enabled
           ? publish(
@@ -228,13 +298,18 @@ const decide = <A, E, R>(
           )
           : Effect.void
       ),
-      Effect.zipRight(policy.tracing ? Effect.annotateCurrentSpan("resilience.stop", why) : Effect.void),
+      Effect.zipRight(run.traced ? Effect.annotateCurrentSpan("resilience.stop", why) : Effect.void),
       Effect.zipRight(Effect.fail(error))
     )
+  // A call refused locally (open circuit, full bulkhead) never reached the provider: it costs the budget nothing.
+  const recordFailure = Option.isSome(policy.budget) && !Classify.isRejectedLocally(error)
+    ? RetryBudget.record(policy.budget.value, "Failure")
+    : Effect.void
   return annotate.pipe(
-    Effect.zipRight(Metric.increment(policy.metrics.transient)),
-    Effect.zipRight(Clock.currentTimeMillis),
-    Effect.flatMap((now): Effect.Effect<Retrying, E> => {
+    Effect.zipRight(policy.metrics.transient),
+    Effect.zipRight(recordFailure),
+    Effect.zipRight(Effect.zip(Clock.currentTimeMillis, Deadline.current)),
+    Effect.flatMap(([now, deadline]): Effect.Effect<Retrying, E> => {
       if (attempt >= policy.maxAttempts) return giveUp("MaxAttempts")
       const retryAfterMillis = Option.match(verdict.retryAfter, { onNone: () => 0, onSome: Duration.toMillis })
       if (retryAfterMillis > Duration.toMillis(policy.retryAfterCeiling)) return giveUp("RetryAfterBeyondCeiling")
@@ -250,7 +325,7 @@ const decide = <A, E, R>(
           ) {
             return giveUp("MaxElapsed")
           }
-          const scheduled = Metric.update(policy.metrics.delay[basis], delayMillis).pipe(
+          const scheduled = policy.metrics.delay(basis, delayMillis).pipe(
             Effect.zipRight(failed(run, error, attempt, verdict, true)),
             Effect.zipRight(
               events.enabled
@@ -266,7 +341,7 @@ const decide = <A, E, R>(
                 : Effect.void
             ),
             Effect.zipRight(
-              policy.tracing
+              run.traced
                 ? Effect.annotateCurrentSpan({
                   "resilience.retry.delay_ms": delayMillis,
                   "resilience.retry.basis": basis
@@ -275,7 +350,19 @@ const decide = <A, E, R>(
             ),
             Effect.as(new Retrying(delayMillis, step.state))
           )
-          return scheduled
+          if (Option.isSome(deadline) && now + delayMillis >= deadline.value.at) return giveUp("DeadlineWouldPass")
+          const withdrawn = Option.isSome(policy.budget)
+            ? RetryBudget.withdraw(policy.budget.value)
+            : Effect.succeed(true)
+          return Effect.flatMap(withdrawn, (allowed) => {
+            if (!allowed) return giveUp("BudgetExhausted")
+            if (Option.isSome(deadline)) {
+              deadline.value.activity = `waiting ${Duration.format(Duration.millis(delayMillis))} before attempt ${
+                attempt + 1
+              }`
+            }
+            return scheduled
+          })
         }
       )
     })

@@ -1,0 +1,130 @@
+/**
+ * The things the benchmark measures: one call that succeeds at once, wrapped
+ * (or not) by each retry mechanism under comparison.
+ *
+ * A variant runs a batch of `batchSize` sequential calls, so the fixed cost of
+ * starting a fiber (`Runtime.runPromise`) or of the benchmark's own await is
+ * spread over 100 calls instead of dominating the measurement. Every Effect
+ * variant runs its batch with the same `Effect.forEach` in one fiber; every
+ * Promise variant with the same `for` loop of awaits. Ratios within a family
+ * are therefore ratios of per-call costs.
+ *
+ * @since 0.1.0
+ */
+import { ResilienceEvent, Retry } from "@effect-resilience/core"
+import { ExponentialBackoff, handleAll, retry as cockatielRetry } from "cockatiel"
+import { Effect, Layer, ManagedRuntime, Runtime, Schedule } from "effect"
+
+/** Calls per benchmark iteration; per-call figures are an iteration's time divided by this. */
+export const batchSize = 100
+
+/** Which way of running calls a variant uses: ratios to the bare effect only make sense within `"effect"`. */
+export type Family = "effect" | "promise"
+
+/** One measured row. */
+export interface Variant {
+  readonly name: string
+  readonly family: Family
+  /** A variant of ours, summarised at the end of the report. */
+  readonly ours: boolean
+  /** Makes `batchSize` sequential calls. */
+  readonly runBatch: () => Promise<void>
+}
+
+/**
+ * Counts calls of the protected operation, so the benchmark can check that
+ * each variant calls it exactly once per call (the happy path) before timing it.
+ */
+export const counter = { calls: 0 }
+
+/** The protected operation: the cheapest effect that still does something observable. */
+const call: Effect.Effect<number> = Effect.sync(() => {
+  counter.calls++
+  return 1
+})
+
+/** The same operation for the Promise world. */
+const callPromise = (): Promise<number> => {
+  counter.calls++
+  return Promise.resolve(1)
+}
+
+const indices: ReadonlyArray<number> = Array.from({ length: batchSize }, (_, i) => i)
+
+/** `batchSize` sequential runs of `effect` in one fiber. */
+const batch = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<void, E, R> =>
+  Effect.forEach(indices, () => effect, { discard: true })
+
+/**
+ * The runtimes every Effect variant runs on. Both are built once, the same way;
+ * the second holds an enabled `ResilienceEvents` service, so the events variant
+ * pays for publishing but never for building the layer.
+ */
+export interface Runtimes {
+  readonly plain: Runtime.Runtime<never>
+  readonly withEvents: Runtime.Runtime<ResilienceEvent.ResilienceEvents>
+  readonly dispose: () => Promise<void>
+}
+
+export const makeRuntimes = async (): Promise<Runtimes> => {
+  const plain = ManagedRuntime.make(Layer.empty)
+  const withEvents = ManagedRuntime.make(ResilienceEvent.layer())
+  return {
+    plain: await plain.runtime(),
+    withEvents: await withEvents.runtime(),
+    dispose: async () => {
+      await plain.dispose()
+      await withEvents.dispose()
+    }
+  }
+}
+
+/** Builds every variant, in the order they are reported. */
+export const variants = (runtimes: Runtimes): ReadonlyArray<Variant> => {
+  const runPlain = Runtime.runPromise(runtimes.plain)
+  const runWithEvents = Runtime.runPromise(runtimes.withEvents)
+
+  // Each wrapped effect is built once and run many times, as an effect value can be.
+  const effectRetry = Effect.retry(
+    call,
+    Schedule.exponential("500 millis").pipe(Schedule.intersect(Schedule.recurs(2)))
+  )
+  const ourRetry = Retry.retry(call, Retry.policy({ maxAttempts: 3 }))
+  const ourRetryUntraced = Retry.retry(call, Retry.policy({ maxAttempts: 3, tracing: false }))
+
+  // cockatiel's maxAttempts counts retries: 2 retries is 3 calls, as above.
+  const cockatielPolicy = cockatielRetry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() })
+
+  const effectBatch = (name: string, effect: Effect.Effect<number>, ours: boolean): Variant => {
+    const program = batch(effect)
+    return { name, family: "effect", ours, runBatch: () => runPlain(program) }
+  }
+  const eventsProgram = batch(ourRetry)
+
+  return [
+    effectBatch("bare effect", call, false),
+    effectBatch("Effect.retry", effectRetry, false),
+    effectBatch("Retry.retry", ourRetry, true),
+    effectBatch("Retry.retry tracing: false", ourRetryUntraced, true),
+    { name: "Retry.retry + events", family: "effect", ours: true, runBatch: () => runWithEvents(eventsProgram) },
+    {
+      name: "cockatiel retry",
+      family: "promise",
+      ours: false,
+      runBatch: async () => {
+        for (let i = 0; i < batchSize; i++) await cockatielPolicy.execute(callPromise)
+      }
+    },
+    {
+      name: "bare promise",
+      family: "promise",
+      ours: false,
+      runBatch: async () => {
+        for (let i = 0; i < batchSize; i++) await callPromise()
+      }
+    }
+  ]
+}
+
+/** The names the report compares against. */
+export const baselines = { effect: "bare effect", cockatiel: "cockatiel retry" } as const

@@ -1,0 +1,296 @@
+/**
+ * RetryBudget: a cap on retry amplification.
+ *
+ * Per-request retry limits (`maxAttempts`) do not stop a fleet of callers from
+ * tripling the load on a provider that is already failing. A retry budget
+ * looks at all calls for a key together and lets retries through only while
+ * they stay a small share of the traffic. Two classic kinds:
+ *
+ * - `tokenBucket` (gRPC's retry throttling): the bucket starts full at
+ *   `maxTokens`; every transient failure costs 1 token, every success earns
+ *   `tokenRatio`; a retry is allowed only while more than half the tokens
+ *   remain. During an outage retries stop after about `maxTokens / 2`
+ *   failures and resume as successes refill the bucket.
+ * - `ratio` (Finagle, Envoy): over a sliding window, retries may be at most
+ *   `ratio` of the requests, plus `minRetriesPerSecond` so that a quiet
+ *   service can still retry.
+ *
+ * A budget is used by `Retry` (option `budget`): when it says no, retrying
+ * stops with the last error, a `BudgetExhausted` event and the stop reason
+ * `BudgetExhausted`. Its state lives in the `StateStore`, so processes can
+ * share one budget per provider.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { dual } from "effect/Function"
+import { Issues } from "./internal/validate.js"
+import { InvalidPolicyError } from "./PolicyError.js"
+import * as StateStore from "./StateStore.js"
+
+/**
+ * A retry budget for one key, bound to a store.
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget: RetryBudget.RetryBudget = yield* RetryBudget.tokenBucket({ key: "openai" })
+ *   return budget.settings
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryBudget {
+  readonly key: string
+  readonly settings: StateStore.BudgetSettings
+  readonly store: StateStore.BudgetStore
+}
+
+/**
+ * Options of a gRPC-style token-bucket budget.
+ *
+ * @example
+ * ```ts
+ * import type { RetryBudget } from "@effect-resilience/core"
+ *
+ * const options: RetryBudget.TokenBucketOptions = { maxTokens: 10, tokenRatio: 0.1 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenBucketOptions {
+  /** The bucket's size; it starts full. Default 10 (gRPC's example). */
+  readonly maxTokens?: number | undefined
+  /** Tokens a success earns back (> 0, ≤ maxTokens). Default 0.1. */
+  readonly tokenRatio?: number | undefined
+  /** Default `"default"`. */
+  readonly key?: string | undefined
+}
+
+/**
+ * Options of a Finagle/Envoy-style ratio budget.
+ *
+ * @example
+ * ```ts
+ * import type { RetryBudget } from "@effect-resilience/core"
+ *
+ * const options: RetryBudget.RatioOptions = { ratio: 0.2, minRetriesPerSecond: 10, window: "10 seconds" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RatioOptions {
+  /** Retries allowed per request, 0..1. Default 0.2 (Finagle's and Envoy's 20 %). */
+  readonly ratio?: number | undefined
+  /** Retries always allowed per second, whatever the traffic. Default 10 (Finagle). */
+  readonly minRetriesPerSecond?: number | undefined
+  /** The sliding window. Default 10 s (Finagle). */
+  readonly window?: Duration.DurationInput | undefined
+  /** Default `"default"`. */
+  readonly key?: string | undefined
+}
+
+const validateKey = (issues: Issues, key: unknown): string => {
+  if (typeof key !== "string" || key.length === 0) issues.add("key", "must be a non-empty string")
+  return key as string
+}
+
+/**
+ * Checks token-bucket options and gives the store settings, or every problem found.
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ *
+ * RetryBudget.validateTokenBucket({ maxTokens: 0 }) // Left(InvalidPolicyError)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const validateTokenBucket = (
+  options: TokenBucketOptions = {}
+): Either.Either<{ readonly key: string; readonly settings: StateStore.BudgetSettings }, InvalidPolicyError> => {
+  const issues = new Issues()
+  const maxTokens = options.maxTokens ?? 10
+  const tokenRatio = options.tokenRatio ?? 0.1
+  if (!(typeof maxTokens === "number" && Number.isFinite(maxTokens) && maxTokens > 0)) {
+    issues.add("maxTokens", `must be a finite number > 0, got ${String(maxTokens)}`)
+  }
+  if (!(typeof tokenRatio === "number" && tokenRatio > 0 && tokenRatio <= maxTokens)) {
+    issues.add("tokenRatio", `must be a number in (0, maxTokens], got ${String(tokenRatio)}`)
+  }
+  const key = validateKey(issues, options.key ?? "default")
+  return issues.list.length > 0
+    ? Either.left(new InvalidPolicyError({ policy: "retry budget", issues: issues.list }))
+    : Either.right({ key, settings: { _tag: "TokenBucket", maxTokens, tokenRatio } })
+}
+
+/**
+ * Checks ratio options and gives the store settings, or every problem found.
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ *
+ * RetryBudget.validateRatio({ ratio: 1.5 }) // Left(InvalidPolicyError)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const validateRatio = (
+  options: RatioOptions = {}
+): Either.Either<{ readonly key: string; readonly settings: StateStore.BudgetSettings }, InvalidPolicyError> => {
+  const issues = new Issues()
+  const ratio = options.ratio ?? 0.2
+  const minRetriesPerSecond = options.minRetriesPerSecond ?? 10
+  issues.numberInRange("ratio", ratio, 0, 1)
+  if (!(typeof minRetriesPerSecond === "number" && Number.isFinite(minRetriesPerSecond) && minRetriesPerSecond >= 0)) {
+    issues.add("minRetriesPerSecond", `must be a finite number ≥ 0, got ${String(minRetriesPerSecond)}`)
+  }
+  const window = issues.duration("window", options.window ?? "10 seconds", { positive: true })
+  const key = validateKey(issues, options.key ?? "default")
+  return issues.list.length > 0 || window === undefined
+    ? Either.left(new InvalidPolicyError({ policy: "retry budget", issues: issues.list }))
+    : Either.right({
+      key,
+      settings: { _tag: "Ratio", ratio, minRetriesPerSecond, windowMillis: Duration.toMillis(window) }
+    })
+}
+
+const bind = (
+  validated: Either.Either<{ readonly key: string; readonly settings: StateStore.BudgetSettings }, InvalidPolicyError>
+): Effect.Effect<RetryBudget, InvalidPolicyError> =>
+  Either.match(validated, {
+    onLeft: Effect.fail,
+    onRight: ({ key, settings }) => Effect.map(StateStore.current, (store) => ({ key, settings, store: store.budget }))
+  })
+
+/**
+ * A gRPC-style token-bucket budget on the `StateStore` in context (or a fresh
+ * in-memory one).
+ *
+ * @example
+ * ```ts
+ * import { Retry, RetryBudget } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* RetryBudget.tokenBucket({ maxTokens: 10, tokenRatio: 0.1, key: "openai" })
+ *   const policy = Retry.policy({ budget })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const tokenBucket = (options?: TokenBucketOptions): Effect.Effect<RetryBudget, InvalidPolicyError> =>
+  bind(validateTokenBucket(options))
+
+/**
+ * A Finagle/Envoy-style ratio budget on the `StateStore` in context (or a
+ * fresh in-memory one).
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ *
+ * const budget = RetryBudget.ratio({ ratio: 0.1, minRetriesPerSecond: 5, window: "10 seconds", key: "anthropic" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ratio = (options?: RatioOptions): Effect.Effect<RetryBudget, InvalidPolicyError> =>
+  bind(validateRatio(options))
+
+/**
+ * The same budget policy and store, for another key: how one budget
+ * configuration serves every provider key.
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const perModel = Effect.map(RetryBudget.tokenBucket(), (budget) => RetryBudget.withKey(budget, "openai/gpt-4o"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withKey: {
+  (key: string): (self: RetryBudget) => RetryBudget
+  (self: RetryBudget, key: string): RetryBudget
+} = dual(2, (self: RetryBudget, key: string): RetryBudget => self.key === key ? self : { ...self, key })
+
+/**
+ * Records one event: a logical request, or the outcome of one call (only
+ * transient failures are `Failure`). `Retry` does this for you.
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* RetryBudget.ratio()
+ *   yield* RetryBudget.record(budget, "Request")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const record = (self: RetryBudget, event: "Request" | "Success" | "Failure"): Effect.Effect<void> =>
+  // A token bucket ignores requests: skip the store call on the happy path.
+  self.settings._tag === "TokenBucket" && event === "Request"
+    ? Effect.void
+    : Effect.flatMap(currentMillis, (now) => self.store.record(self.key, now, self.settings, event))
+
+/**
+ * Asks for one retry: `true` when the budget allows it (it is then counted).
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const allowed = Effect.flatMap(RetryBudget.tokenBucket(), RetryBudget.withdraw)
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const withdraw = (self: RetryBudget): Effect.Effect<boolean> =>
+  Effect.flatMap(currentMillis, (now) => self.store.withdraw(self.key, now, self.settings))
+
+/**
+ * The budget's level: tokens left (token bucket) or retries still allowed in
+ * the window (ratio).
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const tokens = Effect.flatMap(RetryBudget.tokenBucket({ maxTokens: 10 }), RetryBudget.level) // 10
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const level = (self: RetryBudget): Effect.Effect<number> =>
+  Effect.flatMap(currentMillis, (now) => self.store.level(self.key, now, self.settings))
+
+const currentMillis = Effect.clockWith((clock) => clock.currentTimeMillis)
