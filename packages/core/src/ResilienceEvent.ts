@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -641,7 +642,7 @@ export const listen = <R>(
       Fiber.interrupt(fiber).pipe(
         Effect.zipRight(Queue.isShutdown(queue)),
         // The events layer may have closed first (it was provided inside this scope): nothing is left then.
-        Effect.flatMap((shutdown) => shutdown ? Effect.succeed([]) : Queue.takeAll(queue)),
+        Effect.flatMap((shutdown) => shutdown ? Effect.succeed(Chunk.empty<ResilienceEvent>()) : Queue.takeAll(queue)),
         Effect.flatMap((rest) => Effect.forEach(rest, handleOne, { discard: true }))
       )
     )

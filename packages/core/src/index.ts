@@ -6,11 +6,32 @@
 export * as Backoff from "./Backoff.js"
 
 /**
+ * Bulkhead: a cap on concurrent calls per key, with a bounded queue.
+ *
+ * @since 0.1.0
+ */
+export * as Bulkhead from "./Bulkhead.js"
+
+/**
+ * CircuitBreaker: stop calling a provider that is down, and find out when it is back.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreaker from "./CircuitBreaker.js"
+
+/**
  * Classification: the one question resilience asks of every error.
  *
  * @since 0.1.0
  */
 export * as Classify from "./Classify.js"
+
+/**
+ * Deadline: the total time a caller allows for one logical call.
+ *
+ * @since 0.1.0
+ */
+export * as Deadline from "./Deadline.js"
 
 /**
  * The error for a policy built from invalid options.
@@ -25,6 +46,20 @@ export * as PolicyError from "./PolicyError.js"
  * @since 0.1.0
  */
 export * as ProviderError from "./ProviderError.js"
+
+/**
+ * RateLimiter: admission by requests and tokens per minute, adaptive to what the provider reports.
+ *
+ * @since 0.1.0
+ */
+export * as RateLimiter from "./RateLimiter.js"
+
+/**
+ * Resilience: every policy composed, in the right order, into one pipeline.
+ *
+ * @since 0.1.0
+ */
+export * as Resilience from "./Resilience.js"
 
 /**
  * Events: every decision the resilience policies take, as data.
@@ -48,8 +83,29 @@ export * as ResilienceMetrics from "./ResilienceMetrics.js"
 export * as Retry from "./Retry.js"
 
 /**
+ * RetryBudget: a cap on retry amplification across all calls for a key.
+ *
+ * @since 0.1.0
+ */
+export * as RetryBudget from "./RetryBudget.js"
+
+/**
  * Reproducible randomness for jitter.
  *
  * @since 0.1.0
  */
 export * as SeededRandom from "./SeededRandom.js"
+
+/**
+ * StateStore: where circuit-breaker and retry-budget state lives.
+ *
+ * @since 0.1.0
+ */
+export * as StateStore from "./StateStore.js"
+
+/**
+ * Timeout: a time limit for each attempt.
+ *
+ * @since 0.1.0
+ */
+export * as Timeout from "./Timeout.js"

@@ -1,0 +1,321 @@
+/**
+ * Resilience: every policy composed, in the right order, into one pipeline.
+ *
+ * One logical call passes, outside in:
+ *
+ * 1. rate limiter (admission by requests and tokens per minute; waits in a queue)
+ * 2. deadline (the total time allowed, visible to everything inside)
+ * 3. retry (backoff, Retry-After, retry budget)
+ * 4. circuit breaker (one per key)
+ * 5. bulkhead (concurrency limit and bounded queue per key)
+ * 6. attempt timeout
+ * 7. the provider call
+ *
+ * The order is what makes the policies work together: a call waiting for
+ * the rate limiter spends none of its deadline or attempt timeout; a retry
+ * asks the breaker again before each call, so it stops calling a provider
+ * that went down; a call refused by the breaker, the bulkhead or the limiter
+ * never reached the provider, so it costs the retry budget nothing and never
+ * counts against the provider's health.
+ *
+ * A pipeline is built from plain data (`Resilience.Config`, validated once
+ * with every problem listed), so it can come from a file or from effect's
+ * `Config`. Every policy has a default; `false` turns one off.
+ *
+ * @since 0.1.0
+ */
+import type * as EffectConfig from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import type * as Bulkhead from "./Bulkhead.js"
+import type * as CircuitBreaker from "./CircuitBreaker.js"
+import type * as Classify from "./Classify.js"
+import type * as Deadline from "./Deadline.js"
+import * as internal from "./internal/resilience.js"
+import type * as configInternal from "./internal/resilienceConfig.js"
+import type * as PolicyError from "./PolicyError.js"
+import type * as RateLimiter from "./RateLimiter.js"
+import type * as Timeout from "./Timeout.js"
+
+/**
+ * A pipeline's configuration as plain data. Durations are numbers of
+ * milliseconds or text (`"500 millis"`, `"2 seconds"`). Every field is
+ * optional; `false` turns a policy off.
+ *
+ * @example
+ * ```ts
+ * import type { Resilience } from "@effect-resilience/core"
+ *
+ * const config: Resilience.Config = {
+ *   retry: { maxAttempts: 4, backoff: { base: "500 millis", max: "30 seconds", jitter: "full" } },
+ *   budget: { kind: "tokenBucket", maxTokens: 10, tokenRatio: 0.1 },
+ *   circuitBreaker: { trip: { kind: "ratio", ratio: 0.5, window: "30 seconds", minimumThroughput: 10 } },
+ *   bulkhead: { maxConcurrent: 32, maxQueue: 256 },
+ *   rateLimiter: { requestsPerMinute: 500, tokensPerMinute: 200_000 },
+ *   attemptTimeout: "2 minutes",
+ *   deadline: false
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Config = configInternal.ConfigInput
+
+/**
+ * The errors a pipeline adds to the call's own: each one means the call was
+ * refused or cut short by a policy, not failed by the provider.
+ *
+ * @example
+ * ```ts
+ * import type { Resilience } from "@effect-resilience/core"
+ *
+ * const describe = (error: Resilience.PolicyRejection): string => error._tag
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PolicyRejection =
+  | CircuitBreaker.CircuitOpenError
+  | Bulkhead.BulkheadRejectedError
+  | RateLimiter.RateLimitedLocallyError
+  | Timeout.AttemptTimeoutError
+  | Deadline.DeadlineExceededError
+
+/**
+ * What one call declares to the pipeline.
+ *
+ * @example
+ * ```ts
+ * import type { Resilience } from "@effect-resilience/core"
+ *
+ * const options: Resilience.RunOptions = { key: "openai/gpt-4o", tokens: 1_200 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /**
+   * What is protected: breakers, bulkheads, budgets and limiters are kept per
+   * key, e.g. `"openai/gpt-4o"`. Default `"default"`.
+   */
+  readonly key?: string | undefined
+  /** The tokens the call will cost, for the rate limiter's tokens per minute. Default 0. */
+  readonly tokens?: number | undefined
+}
+
+/**
+ * What is not plain data: how to classify the call's own errors.
+ *
+ * @example
+ * ```ts
+ * import { Classify, type Resilience } from "@effect-resilience/core"
+ *
+ * const options: Resilience.Options = { classify: Classify.standard }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Classifies the call's own errors (the policies' errors carry their
+   * verdict). Default `Classify.standard`.
+   */
+  readonly classify?: Classify.Classifier<any> | undefined
+}
+
+/**
+ * A built pipeline.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const resilience: Resilience.Service = yield* Resilience.make()
+ *   return yield* resilience.run(Effect.succeed("hello"), { key: "openai/gpt-4o" })
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The decoded configuration, defaults filled in. */
+  readonly config: configInternal.Config
+  /** Runs one call through the pipeline. */
+  readonly run: <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    options?: RunOptions
+  ) => Effect.Effect<A, E | PolicyRejection, R>
+  /** The breaker of a key, to read its state, isolate or reset it. */
+  readonly breaker: (key: string) => CircuitBreaker.CircuitBreaker | undefined
+  /** Feeds the rate limiter of a key what the provider reported (remaining requests, resets, Retry-After). */
+  readonly observe: (key: string, observation: RateLimiter.Observation) => Effect.Effect<void>
+}
+
+/**
+ * The pipeline as a service, for programs that build it once in a `Layer`.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const resilience = yield* Resilience.Resilience
+ *   return yield* resilience.run(Effect.succeed(1), { key: "anthropic/claude" })
+ * }).pipe(Effect.provide(Resilience.layer({ retry: { maxAttempts: 4 } })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class Resilience extends Context.Tag("@effect-resilience/core/Resilience")<Resilience, Service>() {}
+
+/**
+ * Checks a configuration: the decoded configuration with defaults filled
+ * in, or one `InvalidPolicyError` listing every problem (unknown keys
+ * included) with its path.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const problems = Resilience.validate({ retry: { maxAttempts: 0 }, bulkhead: { maxConcurent: 4 } }).pipe(
+ *   Effect.flip,
+ *   Effect.map((error) => error.issues)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const validate: (config?: unknown) => Effect.Effect<configInternal.Config, PolicyError.InvalidPolicyError> =
+  internal.validate
+
+/**
+ * Builds a pipeline. Its state (breakers, budgets) lives in the `StateStore`
+ * in context, or in memory; its timers live as long as the scope.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const resilience = yield* Resilience.make({ attemptTimeout: "30 seconds", deadline: "2 minutes" })
+ *   return yield* resilience.run(Effect.succeed("ok"), { key: "openai/gpt-4o-mini" })
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (
+  config?: Config,
+  options?: Options
+) => Effect.Effect<Service, PolicyError.InvalidPolicyError, Scope.Scope> = internal.make
+
+/**
+ * A layer that builds the pipeline once.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ *
+ * const ResilienceLive = Resilience.layer({ circuitBreaker: { trip: { kind: "consecutive", threshold: 3 } } })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config?: Config, options?: Options): Layer.Layer<Resilience, PolicyError.InvalidPolicyError> =>
+  Layer.scoped(Resilience, make(config, options))
+
+/**
+ * A layer that reads the configuration from effect's `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ * import { Config } from "effect"
+ *
+ * const ResilienceLive = Resilience.layerConfig(
+ *   Config.all({
+ *     retry: Config.all({ maxAttempts: Config.integer("RETRY_MAX_ATTEMPTS").pipe(Config.withDefault(3)) })
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: EffectConfig.Config<Config>,
+  options?: Options
+): Layer.Layer<Resilience, PolicyError.InvalidPolicyError | ConfigError.ConfigError> =>
+  Layer.scoped(Resilience, internal.makeFromConfig(config, options))
+
+/**
+ * Runs an effect through a pipeline.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * declare const callModel: Effect.Effect<string, Error>
+ *
+ * const program = Effect.gen(function*() {
+ *   const resilience = yield* Resilience.make()
+ *   // data-last
+ *   const a = yield* callModel.pipe(Resilience.apply(resilience, { key: "openai/gpt-4o", tokens: 800 }))
+ *   // data-first
+ *   const b = yield* Resilience.apply(callModel, resilience)
+ *   return [a, b]
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const apply: {
+  (resilience: Service, options?: RunOptions): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | PolicyRejection, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, resilience: Service, options?: RunOptions): Effect.Effect<
+    A,
+    E | PolicyRejection,
+    R
+  >
+} = dual(
+  (args) => internal.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, resilience: Service, options?: RunOptions) => resilience.run(self, options)
+)
+
+/**
+ * The defaults, for reference: what `Resilience.make()` uses.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ *
+ * Resilience.defaults.retry // { maxAttempts: 3, backoff: { base: "500 millis", ... } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaults: {
+  readonly [K in keyof Config]-?: Exclude<Config[K], undefined>
+} = internal.defaults

@@ -1,0 +1,197 @@
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
+import * as Backoff from "../Backoff.js"
+import * as Bulkhead from "../Bulkhead.js"
+import * as CircuitBreaker from "../CircuitBreaker.js"
+import * as Classify from "../Classify.js"
+import * as Deadline from "../Deadline.js"
+import type { InvalidPolicyError } from "../PolicyError.js"
+import * as RateLimiter from "../RateLimiter.js"
+import type * as Resilience from "../Resilience.js"
+import * as Retry from "../Retry.js"
+import * as RetryBudget from "../RetryBudget.js"
+import * as Timeout from "../Timeout.js"
+import { LruMap } from "./lru.js"
+import * as configInternal from "./resilienceConfig.js"
+
+export const isEffect = (u: unknown): boolean => Effect.isEffect(u)
+
+/**
+ * The defaults, and why:
+ * - retry: the OpenAI and Anthropic SDKs' 3 calls from 500 ms, with full jitter and a 30 s cap;
+ * - budget: gRPC's token bucket (10 tokens, 0.1 per success): a fleet never triples a failing provider's load;
+ * - circuit breaker: opens when half the calls of the last 30 s failed, once at least 10 were made (Polly's
+ *   sampling window and minimum throughput; a higher ratio than Polly's 10 %, because LLM providers shed load
+ *   in bursts that retries absorb); breaks of 5 s doubling to 60 s while the provider stays down;
+ * - bulkhead: 100 calls at once per key, 1,000 waiting: a guard against runaway fan-out, not a tuning knob;
+ * - rate limiter: off, since only you know your account's limits;
+ * - attempt timeout: 2 minutes, long enough for a long completion, short enough to catch a hung connection
+ *   (the OpenAI SDK waits 10 minutes);
+ * - deadline: off; set it to what your caller can wait.
+ */
+export const defaults = {
+  retry: {
+    maxAttempts: 3,
+    backoff: { base: "500 millis", factor: 2, max: "30 seconds", jitter: "full" },
+    retryAfterCeiling: "60 seconds"
+  },
+  budget: { kind: "tokenBucket", maxTokens: 10, tokenRatio: 0.1 },
+  circuitBreaker: {
+    trip: { kind: "ratio", ratio: 0.5, window: "30 seconds", minimumThroughput: 10, buckets: 10 },
+    breakDuration: { base: "5 seconds", factor: 2, max: "60 seconds", jitter: "none" },
+    halfOpenProbes: 1,
+    successesToClose: 1
+  },
+  bulkhead: { maxConcurrent: 100, maxQueue: 1000 },
+  rateLimiter: false,
+  attemptTimeout: "2 minutes",
+  deadline: false
+} as const satisfies { readonly [K in keyof Resilience.Config]-?: Exclude<Resilience.Config[K], undefined> }
+
+/** Fills in defaults, section by section: a section given replaces the default's fields it names. */
+const withDefaults = (config: unknown): unknown => {
+  if (config === undefined || config === null) return defaults
+  if (typeof config !== "object" || Array.isArray(config)) return config
+  const given = config as Record<string, unknown>
+  const merged: Record<string, unknown> = { ...given }
+  for (const [key, fallback] of Object.entries(defaults)) {
+    const value = given[key]
+    if (value === undefined) merged[key] = fallback
+    else if (isPlainObject(value) && isPlainObject(fallback)) {
+      // A different kind of trip or budget replaces the default one whole.
+      merged[key] = "kind" in value && value.kind !== (fallback as { kind?: unknown }).kind
+        ? value
+        : { ...fallback, ...value }
+    }
+  }
+  return merged
+}
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+export const validate = (config?: unknown): Effect.Effect<configInternal.Config, InvalidPolicyError> =>
+  Effect.suspend(() => Either.match(configInternal.decode(withDefaults(config)), { onLeft: Effect.fail, onRight: Effect.succeed }))
+
+export const make = (
+  config?: Resilience.Config,
+  options?: Resilience.Options
+): Effect.Effect<Resilience.Service, InvalidPolicyError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const decoded = yield* validate(config)
+    const runtime = yield* Effect.runtime<never>()
+    const scope = yield* Effect.scope
+    const classifyOwn: Classify.Classifier<unknown> = options?.classify ?? Classify.standard
+    // The policies' own errors carry their verdict; the call's own errors go to the user's classifier.
+    const classify: Classify.Classifier<unknown> = (error) =>
+      Classify.isClassifiable(error) ? Classify.providerError(error) : classifyOwn(error)
+
+    const breakers = decoded.circuitBreaker === false || decoded.circuitBreaker === undefined
+      ? undefined
+      : yield* CircuitBreaker.keyed({
+        trip: decoded.circuitBreaker.trip === undefined
+          ? undefined
+          : decoded.circuitBreaker.trip.kind === "consecutive"
+          ? CircuitBreaker.consecutive(decoded.circuitBreaker.trip.threshold)
+          : CircuitBreaker.failureRatio({
+            ratio: decoded.circuitBreaker.trip.ratio,
+            window: decoded.circuitBreaker.trip.window,
+            minimumThroughput: decoded.circuitBreaker.trip.minimumThroughput,
+            buckets: decoded.circuitBreaker.trip.buckets
+          }),
+        breakDuration: decoded.circuitBreaker.breakDuration === undefined
+          ? undefined
+          : Backoff.make(decoded.circuitBreaker.breakDuration),
+        halfOpenProbes: decoded.circuitBreaker.halfOpenProbes,
+        successesToClose: decoded.circuitBreaker.successesToClose,
+        classify
+      })
+
+    const bulkheads = decoded.bulkhead === false || decoded.bulkhead === undefined
+      ? undefined
+      : yield* Bulkhead.keyed({ maxConcurrent: decoded.bulkhead.maxConcurrent, maxQueue: decoded.bulkhead.maxQueue })
+
+    const budget = decoded.budget === false || decoded.budget === undefined
+      ? undefined
+      : decoded.budget.kind === "tokenBucket"
+      ? yield* RetryBudget.tokenBucket({ maxTokens: decoded.budget.maxTokens, tokenRatio: decoded.budget.tokenRatio })
+      : yield* RetryBudget.ratio({
+        ratio: decoded.budget.ratio,
+        minRetriesPerSecond: decoded.budget.minRetriesPerSecond,
+        window: decoded.budget.window
+      })
+
+    const retry = decoded.retry === false || decoded.retry === undefined ? undefined : decoded.retry
+    const retryPolicies = new LruMap<Retry.Policy<unknown>>(10_000)
+    const retryPolicy = (key: string): Retry.Policy<unknown> | undefined =>
+      retry === undefined ? undefined : retryPolicies.getOrCreate(key, () =>
+        Retry.policy({
+          key,
+          maxAttempts: retry.maxAttempts,
+          backoff: retry.backoff === undefined ? undefined : Backoff.make(retry.backoff),
+          retryAfterCeiling: retry.retryAfterCeiling,
+          maxElapsed: retry.maxElapsed,
+          budget: budget === undefined ? undefined : RetryBudget.withKey(budget, key),
+          classify
+        }))
+
+    // Limiters and timeouts are made per key on first use, in the context and scope the pipeline was made in.
+    const limiterOptions = decoded.rateLimiter === false ? undefined : decoded.rateLimiter
+    const limiters = new LruMap<RateLimiter.RateLimiter<RateLimiter.RateLimitedLocallyError>>(10_000)
+    const limiter = (key: string) =>
+      limiterOptions === undefined ? undefined : limiters.getOrCreate(key, () =>
+        Runtime.runSync(runtime)(
+          Effect.orDie(RateLimiter.make({
+            key,
+            requestsPerMinute: limiterOptions.requestsPerMinute,
+            tokensPerMinute: limiterOptions.tokensPerMinute,
+            onExceeded: limiterOptions.onExceeded
+          }))
+        ))
+
+    const attemptTimeout = decoded.attemptTimeout === false ? undefined : decoded.attemptTimeout
+    const timeouts = new LruMap<Timeout.Timeout>(10_000)
+    const timeout = (key: string) =>
+      attemptTimeout === undefined ? undefined : timeouts.getOrCreate(key, () =>
+        Runtime.runSync(runtime)(Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), scope))))
+
+    const deadline = decoded.deadline === false ? undefined : decoded.deadline
+
+    const run = <A, E, R>(
+      effect: Effect.Effect<A, E, R>,
+      runOptions?: Resilience.RunOptions
+    ): Effect.Effect<A, E | Resilience.PolicyRejection, R> => {
+      const key = runOptions?.key ?? "default"
+      let call: Effect.Effect<A, E | Resilience.PolicyRejection, R> = effect
+      const attemptTimeoutFor = timeout(key)
+      if (attemptTimeoutFor !== undefined) call = Timeout.protect(call, attemptTimeoutFor)
+      if (bulkheads !== undefined) call = Bulkhead.protect(call, bulkheads.get(key))
+      if (breakers !== undefined) call = breakers.get(key).protect(call)
+      const policy = retryPolicy(key)
+      if (policy !== undefined) call = Retry.retry(call, policy)
+      if (deadline !== undefined) call = Deadline.within(call, { after: deadline, key })
+      const limiterFor = limiter(key)
+      if (limiterFor !== undefined) call = RateLimiter.protect(call, limiterFor, { tokens: runOptions?.tokens })
+      return call
+    }
+
+    return {
+      config: decoded,
+      run,
+      breaker: (key) => breakers?.get(key),
+      observe: (key, observation) => {
+        const limiterFor = limiter(key)
+        return limiterFor === undefined ? Effect.void : RateLimiter.observe(limiterFor, observation)
+      }
+    } satisfies Resilience.Service
+  })
+
+export const makeFromConfig = (
+  config: Config.Config<Resilience.Config>,
+  options?: Resilience.Options
+): Effect.Effect<Resilience.Service, InvalidPolicyError | ConfigError.ConfigError, Scope.Scope> =>
+  Effect.flatMap(config, (value) => make(value, options))
