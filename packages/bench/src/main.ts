@@ -12,6 +12,12 @@
  *   the runtime (events are built and published; nobody subscribes);
  * - `cockatiel retry`: `retry(handleAll, { maxAttempts: 2 })` (2 retries, 3 calls)
  *   with exponential backoff, the Promise-based reference;
+ * - `Effect.timeout`: effect's own timeout (30 s), for scale: a timer and a fiber per call;
+ * - `Resilience pipeline`: ours, everything composed as `Resilience.make` builds it by
+ *   default (retry, retry budget, circuit breaker, bulkhead) plus a 30 s attempt timeout;
+ *   built once, `run` per call, events off;
+ * - `cockatiel wrap(retry, breaker, timeout)`: cockatiel's composite of the same
+ *   (consecutive breaker, aggressive 30 s timeout);
  * - `bare promise`: the operation alone as a Promise, the cockatiel baseline.
  *
  * Each sample is a batch of 100 sequential calls (one fiber per batch for
@@ -34,7 +40,7 @@ import { Bench } from "tinybench"
 import * as Report from "./report.js"
 import { batchSize, counter, makeRuntimes, type Runtimes, type Variant, variants } from "./variants.js"
 
-/** Per task: 2 s measured after 0.5 s of warm-up; 7 tasks fit well within a minute. */
+/** Per task: 2 s measured after 0.5 s of warm-up; 10 tasks fit well within a minute. */
 const benchOptions = { time: 2000, warmupTime: 500, throws: true } as const
 
 /**

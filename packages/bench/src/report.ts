@@ -83,9 +83,10 @@ export const summary = (rows: ReadonlyArray<Row>): string => {
     .map((row) => {
       const overheadMicros = (row.nsPerCall - bareEffect.nsPerCall) / 1000
       const sign = overheadMicros < 0 ? "-" : "+"
+      const against = row.variant.comparedWith === undefined ? cockatiel : find(rows, row.variant.comparedWith)
       return `${`${row.variant.name} overhead:`.padEnd(width + 10)} ${sign}${
         Math.abs(overheadMicros).toFixed(3)
-      } µs/call over bare effect; ${ratio(row.nsPerCall, cockatiel.nsPerCall)} cockatiel retry`
+      } µs/call over bare effect; ${ratio(row.nsPerCall, against.nsPerCall)} ${against.variant.name}`
     })
     .join("\n")
 }

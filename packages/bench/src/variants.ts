@@ -11,9 +11,18 @@
  *
  * @since 0.1.0
  */
-import { ResilienceEvent, Retry } from "@effect-resilience/core"
-import { ExponentialBackoff, handleAll, retry as cockatielRetry } from "cockatiel"
-import { Effect, Layer, ManagedRuntime, Runtime, Schedule } from "effect"
+import { Resilience, ResilienceEvent, Retry } from "@effect-resilience/core"
+import {
+  circuitBreaker,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleAll,
+  retry as cockatielRetry,
+  timeout as cockatielTimeout,
+  TimeoutStrategy,
+  wrap
+} from "cockatiel"
+import { Effect, Exit, Layer, ManagedRuntime, Runtime, Schedule, Scope } from "effect"
 
 /** Calls per benchmark iteration; per-call figures are an iteration's time divided by this. */
 export const batchSize = 100
@@ -29,6 +38,8 @@ export interface Variant {
   readonly ours: boolean
   /** Makes `batchSize` sequential calls. */
   readonly runBatch: () => Promise<void>
+  /** The row its summary line compares it with; cockatiel's retry when absent. */
+  readonly comparedWith?: string | undefined
 }
 
 /**
@@ -63,16 +74,25 @@ const batch = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<void, E, 
 export interface Runtimes {
   readonly plain: Runtime.Runtime<never>
   readonly withEvents: Runtime.Runtime<ResilienceEvent.ResilienceEvents>
+  /** The full pipeline, built once like an application builds it at start-up. */
+  readonly resilience: Resilience.Service
   readonly dispose: () => Promise<void>
 }
 
 export const makeRuntimes = async (): Promise<Runtimes> => {
   const plain = ManagedRuntime.make(Layer.empty)
   const withEvents = ManagedRuntime.make(ResilienceEvent.layer())
+  const scope = Effect.runSync(Scope.make())
+  const resilience = await plain.runPromise(
+    // retry + budget + breaker + bulkhead (the defaults) and a 30 s attempt timeout, which never fires here
+    Scope.extend(Resilience.make({ attemptTimeout: "30 seconds" }), scope)
+  )
   return {
     plain: await plain.runtime(),
     withEvents: await withEvents.runtime(),
+    resilience,
     dispose: async () => {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
       await plain.dispose()
       await withEvents.dispose()
     }
@@ -94,6 +114,15 @@ export const variants = (runtimes: Runtimes): ReadonlyArray<Variant> => {
 
   // cockatiel's maxAttempts counts retries: 2 retries is 3 calls, as above.
   const cockatielPolicy = cockatielRetry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() })
+  // cockatiel's composite, outside in as ours: retry, breaker, timeout (30 s, never fires here).
+  const cockatielComposite = wrap(
+    cockatielRetry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() }),
+    circuitBreaker(handleAll, { halfOpenAfter: 5_000, breaker: new ConsecutiveBreaker(5) }),
+    cockatielTimeout(30_000, TimeoutStrategy.Aggressive)
+  )
+  // As an application calls it: the pipeline is built once, `run` per call.
+  const pipeline = Effect.suspend(() => runtimes.resilience.run(call, { key: "openai/gpt-4o" }))
+  const effectTimeout = Effect.timeout(call, "30 seconds")
 
   const effectBatch = (name: string, effect: Effect.Effect<number>, ours: boolean): Variant => {
     const program = batch(effect)
@@ -107,12 +136,25 @@ export const variants = (runtimes: Runtimes): ReadonlyArray<Variant> => {
     effectBatch("Retry.retry", ourRetry, true),
     effectBatch("Retry.retry tracing: false", ourRetryUntraced, true),
     { name: "Retry.retry + events", family: "effect", ours: true, runBatch: () => runWithEvents(eventsProgram) },
+    effectBatch("Effect.timeout", effectTimeout as Effect.Effect<number>, false),
+    {
+      ...effectBatch("Resilience pipeline", pipeline as Effect.Effect<number>, true),
+      comparedWith: baselines.cockatielComposite
+    },
     {
       name: "cockatiel retry",
       family: "promise",
       ours: false,
       runBatch: async () => {
         for (let i = 0; i < batchSize; i++) await cockatielPolicy.execute(callPromise)
+      }
+    },
+    {
+      name: baselines.cockatielComposite,
+      family: "promise",
+      ours: false,
+      runBatch: async () => {
+        for (let i = 0; i < batchSize; i++) await cockatielComposite.execute(callPromise)
       }
     },
     {
@@ -127,4 +169,8 @@ export const variants = (runtimes: Runtimes): ReadonlyArray<Variant> => {
 }
 
 /** The names the report compares against. */
-export const baselines = { effect: "bare effect", cockatiel: "cockatiel retry" } as const
+export const baselines = {
+  effect: "bare effect",
+  cockatiel: "cockatiel retry",
+  cockatielComposite: "cockatiel wrap(retry, breaker, timeout)"
+} as const
