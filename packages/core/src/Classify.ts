@@ -177,7 +177,8 @@ export const rejectedLocally: unique symbol = Symbol.for("@effect-resilience/cor
  * @since 0.1.0
  * @category guards
  */
-export const isRejectedLocally = (u: unknown): boolean => Predicate.hasProperty(u, rejectedLocally) && u[rejectedLocally] === true
+export const isRejectedLocally = (u: unknown): boolean =>
+  Predicate.hasProperty(u, rejectedLocally) && u[rejectedLocally] === true
 
 /**
  * A transient verdict.

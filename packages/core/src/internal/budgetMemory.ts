@@ -64,7 +64,9 @@ export const make = (maxKeys: number): StateStore.BudgetStore => {
     level: (key, now, settings) =>
       Effect.sync(() => {
         const e = entry(key)
-        return settings._tag === "TokenBucket" ? tokens(e, settings.maxTokens) : Math.max(0, ratioAllowance(e, now, settings))
+        return settings._tag === "TokenBucket"
+          ? tokens(e, settings.maxTokens)
+          : Math.max(0, ratioAllowance(e, now, settings))
       })
   }
 }

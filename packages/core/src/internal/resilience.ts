@@ -75,7 +75,9 @@ const isPlainObject = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
 export const validate = (config?: unknown): Effect.Effect<configInternal.Config, InvalidPolicyError> =>
-  Effect.suspend(() => Either.match(configInternal.decode(withDefaults(config)), { onLeft: Effect.fail, onRight: Effect.succeed }))
+  Effect.suspend(() =>
+    Either.match(configInternal.decode(withDefaults(config)), { onLeft: Effect.fail, onRight: Effect.succeed })
+  )
 
 export const make = (
   config?: Resilience.Config,
@@ -156,8 +158,13 @@ export const make = (
     const attemptTimeout = decoded.attemptTimeout === false ? undefined : decoded.attemptTimeout
     const timeouts = new LruMap<Timeout.Timeout>(10_000)
     const timeout = (key: string) =>
-      attemptTimeout === undefined ? undefined : timeouts.getOrCreate(key, () =>
-        Runtime.runSync(runtime)(Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), scope))))
+      attemptTimeout === undefined ?
+        undefined :
+        timeouts.getOrCreate(
+          key,
+          () =>
+            Runtime.runSync(runtime)(Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), scope)))
+        )
 
     const deadline = decoded.deadline === false ? undefined : decoded.deadline
 
