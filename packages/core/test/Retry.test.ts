@@ -124,7 +124,8 @@ describe("Retry.retry", () => {
         for (let n = 1; n < provider.instants.length; n++) {
           expect(provider.instants[n] - provider.instants[n - 1]).toBeGreaterThanOrEqual(retryAfter)
         }
-      })
+      }),
+    { fastCheck: { numRuns: 30 } }
   )
 
   it.effect("never retries a permanent failure", () =>

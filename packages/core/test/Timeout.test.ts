@@ -151,7 +151,7 @@ for (const timer of timers) {
           expect(ended).toEqual(plan.map(([start, duration]) => start + Math.min(duration, 5_000)))
           expect(yield* Timeout.inFlight(timeout)).toBe(0)
         }).pipe(Effect.scoped),
-      { fastCheck: { numRuns: 40 } }
+      { fastCheck: { numRuns: 15 } }
     )
 
     it.scoped("keeps exact instants when the clock is set back", () =>
