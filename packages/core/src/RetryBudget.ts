@@ -252,11 +252,13 @@ export const withKey: {
  * @since 0.1.0
  * @category operations
  */
-export const record = (self: RetryBudget, event: "Request" | "Success" | "Failure"): Effect.Effect<void> =>
-  // A token bucket ignores requests: skip the store call on the happy path.
-  self.settings._tag === "TokenBucket" && event === "Request"
-    ? Effect.void
-    : Effect.flatMap(currentMillis, (now) => self.store.record(self.key, now, self.settings, event))
+export const record = (self: RetryBudget, event: "Request" | "Success" | "Failure"): Effect.Effect<void> => {
+  if (self.settings._tag === "Ratio") {
+    return Effect.flatMap(currentMillis, (now) => self.store.record(self.key, now, self.settings, event))
+  }
+  // A token bucket ignores requests and time: skip the store call on the happy path, and the clock read.
+  return event === "Request" ? Effect.void : self.store.record(self.key, 0, self.settings, event)
+}
 
 /**
  * Asks for one retry: `true` when the budget allows it (it is then counted).

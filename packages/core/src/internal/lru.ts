@@ -4,6 +4,8 @@
  */
 export class LruMap<V> {
   private readonly entries = new Map<string, V>()
+  /** The most recently used key: using it again needs no reordering (the common case of a hot key). */
+  private latest: string | undefined
 
   constructor(readonly maxKeys: number) {}
 
@@ -11,12 +13,16 @@ export class LruMap<V> {
   getOrCreate(key: string, make: () => V): V {
     const existing = this.entries.get(key)
     if (existing !== undefined) {
-      this.entries.delete(key)
-      this.entries.set(key, existing)
+      if (key !== this.latest) {
+        this.entries.delete(key)
+        this.entries.set(key, existing)
+        this.latest = key
+      }
       return existing
     }
     const created = make()
     this.entries.set(key, created)
+    this.latest = key
     if (this.entries.size > this.maxKeys) {
       // Map iterates in insertion order: the first key is the least recently used.
       const oldest = this.entries.keys().next().value
@@ -30,6 +36,7 @@ export class LruMap<V> {
   }
 
   delete(key: string): void {
+    if (key === this.latest) this.latest = undefined
     this.entries.delete(key)
   }
 

@@ -3,10 +3,10 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { InvalidPolicyError } from "../PolicyError.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
+import * as metrics from "./metrics.js"
 // A cycle: the public module defines the error and the metrics, and reaches this module only inside functions;
 // this module reaches them only inside functions too, so either module may be loaded first.
 import * as RateLimiter from "../RateLimiter.js"
@@ -128,8 +128,8 @@ class RateLimiterImpl implements RateLimiter.RateLimiter<any> {
   readonly tokens: Bucket | undefined
   readonly store: Store
   readonly fallback: Store | undefined
-  readonly waits: Metric.Metric.Histogram<number>
-  readonly rejected: Record<RateLimiter.Resource, Metric.Metric.Counter<number>>
+  readonly recordWait: (millis: number) => void
+  readonly countRejected: Record<RateLimiter.Resource, (count: number) => void>
   /** `Clock` time (ms) before which this limiter admits nothing: a pause the provider asked for. */
   heldUntil = 0
   /** The resource whose pause ends at `heldUntil`. */
@@ -147,11 +147,16 @@ class RateLimiterImpl implements RateLimiter.RateLimiter<any> {
     this.tokens = settings.tokens
     this.store = settings.store
     this.fallback = settings.fallback
-    this.waits = Metric.tagged(RateLimiter.waitHistogram, "resilience.key", settings.key)
-    const rejected = Metric.tagged(RateLimiter.rejectedCounter, "resilience.key", settings.key)
-    this.rejected = {
-      requests: Metric.tagged(rejected, "resilience.resource", "requests"),
-      tokens: Metric.tagged(rejected, "resilience.resource", "tokens")
+    this.recordWait = metrics.bind(RateLimiter.waitHistogram, { "resilience.key": settings.key })
+    this.countRejected = {
+      requests: metrics.bind(RateLimiter.rejectedCounter, {
+        "resilience.key": settings.key,
+        "resilience.resource": "requests"
+      }),
+      tokens: metrics.bind(RateLimiter.rejectedCounter, {
+        "resilience.key": settings.key,
+        "resilience.resource": "tokens"
+      })
     }
   }
 }
@@ -249,7 +254,7 @@ const reserveAndWait = (l: RateLimiterImpl, cost: number, askedAt: number, now: 
   Effect.flatMap(reserve(l, cost), (bucketWait) => {
     const wait = Math.max(bucketWait, l.heldUntil - now)
     if (wait <= 0) {
-      l.waits.unsafeUpdate(now - askedAt, [])
+      l.recordWait(now - askedAt)
       return Effect.void
     }
     const delay = Duration.millis(wait)
@@ -261,7 +266,7 @@ const reserveAndWait = (l: RateLimiterImpl, cost: number, askedAt: number, now: 
           // A pause observed while this call waited, and lasting beyond its turn: queue again behind the pause
           // (the drained bucket already accounts for this call's old reservation).
           if (after < l.heldUntil) return reserveAndWait(l, cost, askedAt, after)
-          l.waits.unsafeUpdate(after - askedAt, [])
+          l.recordWait(after - askedAt)
           return Effect.void
         })
       )
@@ -307,7 +312,7 @@ const admitOrFail = (
     )
   })
 
-const admitted = (l: RateLimiterImpl): Effect.Effect<void> => Effect.sync(() => l.waits.unsafeUpdate(0, []))
+const admitted = (l: RateLimiterImpl): Effect.Effect<void> => Effect.sync(() => l.recordWait(0))
 
 const refuse = (
   l: RateLimiterImpl,
@@ -315,7 +320,7 @@ const refuse = (
   waitMillis: number
 ): Effect.Effect<never, RateLimiter.RateLimitedLocallyError> => {
   const retryAfter = Duration.millis(waitMillis)
-  l.rejected[resource].unsafeUpdate(1, [])
+  l.countRejected[resource](1)
   return Effect.zipRight(
     ResilienceEvent.publish((at) => ResilienceEvent.CallRejected({ key: l.key, at, by: "RateLimiter", retryAfter })),
     Effect.fail(new RateLimiter.RateLimitedLocallyError({ key: l.key, resource, retryAfter }))
