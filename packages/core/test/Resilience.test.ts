@@ -1,7 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Classify from "../src/Classify.js"
 import * as ProviderError from "../src/ProviderError.js"
@@ -180,5 +183,33 @@ describe("Resilience under a full outage", () => {
       const amplification = (yield* Ref.get(calls)) / requests
       // a plain 3-attempt retry would send 3.0
       expect(amplification).toBeLessThanOrEqual(1.1)
+    }))
+})
+
+describe("Resilience.layerConfig", () => {
+  it.effect("reads the configuration from effect's Config", () =>
+    Effect.gen(function*() {
+      const resilience = yield* Resilience.Resilience
+      expect(resilience.config.retry).toMatchObject({ maxAttempts: 5 })
+      expect(resilience.config.attemptTimeout).toEqual(Duration.seconds(30))
+      expect(yield* resilience.run(Effect.succeed(1), { key: "k" })).toBe(1)
+    }).pipe(
+      Effect.provide(Resilience.layerConfig(
+        Config.all({
+          retry: Config.all({ maxAttempts: Config.integer("RETRY_MAX_ATTEMPTS") }),
+          attemptTimeout: Config.string("ATTEMPT_TIMEOUT")
+        })
+      )),
+      Effect.withConfigProvider(
+        ConfigProvider.fromMap(new Map([["RETRY_MAX_ATTEMPTS", "5"], ["ATTEMPT_TIMEOUT", "30 seconds"]]))
+      )
+    ))
+
+  it.effect("fails the layer with the typed error when the values are invalid", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Layer.build(Resilience.layerConfig(Config.succeed({ retry: { maxAttempts: -1 } }))).pipe(Effect.scoped)
+      )
+      expect(error._tag).toBe("InvalidPolicyError")
     }))
 })

@@ -1,6 +1,6 @@
 // The README's quick start, type-checked with the rest of the workspace (`pnpm check`).
 import type { ProviderError } from "@effect-resilience/core"
-import { Classify, ResilienceEvent, Retry } from "@effect-resilience/core"
+import { Classify, Resilience, ResilienceEvent, Retry } from "@effect-resilience/core"
 import { Console, Effect } from "effect"
 
 // Your provider call: any Effect. Fail with ProviderError (or pass a classifier for your own errors).
@@ -21,4 +21,16 @@ export const classifyFetchErrors = Classify.make((error: { readonly status: numb
   error.status === 429 || error.status >= 500
     ? Classify.transient(error.status === 429 ? "RateLimited" : "ServerError")
     : Classify.permanent("InvalidRequest")
+)
+
+// The whole pipeline: rate limiter → deadline → retry (+ budget) → circuit breaker → bulkhead → attempt timeout.
+export const withPipeline = Effect.gen(function*() {
+  const resilience = yield* Resilience.Resilience
+  return yield* resilience.run(callModel("Say hello"), { key: "openai/gpt-4o", tokens: 50 })
+}).pipe(
+  Effect.provide(Resilience.layer({
+    rateLimiter: { requestsPerMinute: 500, tokensPerMinute: 200_000 },
+    deadline: "2 minutes",
+    circuitBreaker: { trip: { kind: "consecutive", threshold: 5 } }
+  }))
 )
