@@ -294,7 +294,7 @@ export interface Observation {
  * @since 0.1.0
  * @category symbols
  */
-export const TypeId: unique symbol = Symbol.for("@effect-resilience/core/RateLimiter")
+export const TypeId: typeof internal.TypeId = internal.TypeId
 
 /**
  * The type of `RateLimiter.TypeId`.

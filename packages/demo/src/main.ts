@@ -1,15 +1,18 @@
 /**
- * The demo: a scripted, flaky LLM provider called through `Retry.retry`.
+ * The demo: a scripted, flaky LLM provider called through `Retry.retry`, then
+ * a provider outage met by the whole `Resilience` pipeline.
  *
- * Each scenario gives the provider a script (what call 1, call 2, ... answer),
- * runs one request through the same retry policy, and prints the policy's
- * decisions as a timeline of `ResilienceEvent`s. Waiting is real (about two
- * seconds in all) and goes through effect's `Clock`; the jitter is seeded, so
- * every run makes the same decisions.
+ * Each retry scenario gives the provider a script (what call 1, call 2, ...
+ * answer), runs one request through the same retry policy, and prints the
+ * policy's decisions as a timeline of `ResilienceEvent`s. The outage sends a
+ * request every 100 ms to a provider that is down for its first 1.5 s, and
+ * shows the circuit breaker open, refuse calls without sending them, probe,
+ * and close. Waiting is real (about four seconds in all) and goes through
+ * effect's `Clock`; the jitter is seeded, so every run makes the same decisions.
  *
  * Run it with `npx pnpm@10 demo`.
  */
-import { ProviderError, ResilienceEvent, Retry, SeededRandom } from "@effect-resilience/core"
+import { ProviderError, Resilience, ResilienceEvent, Retry, SeededRandom } from "@effect-resilience/core"
 import { Clock, Console, Duration, Effect, Either, Queue, Ref } from "effect"
 
 // ---------------------------------------------------------------------------
@@ -138,12 +141,76 @@ const runScenario = (scenario: Scenario, index: number): Effect.Effect<Report> =
     return { scenario, calls: yield* provider.calls, elapsedMillis, result }
   }).pipe(Effect.scoped)
 
+// ---------------------------------------------------------------------------
+// An outage, met by the whole pipeline
+// ---------------------------------------------------------------------------
+
+const outage = Effect.gen(function*() {
+  yield* Console.log(
+    "\n4. Provider down for 1.5 s, one request every 100 ms, through Resilience.make(...)\n" +
+      "   (breaker opens after 3 failures in a row, breaks 500 ms; 2 calls per request; retry budget)"
+  )
+  const resilience = yield* Resilience.make({
+    circuitBreaker: {
+      trip: { kind: "consecutive", threshold: 3 },
+      breakDuration: { base: "500 millis", max: "500 millis", jitter: "none" }
+    },
+    retry: { maxAttempts: 2, backoff: { base: "50 millis", max: "50 millis", jitter: "none" } }
+  })
+  const start = yield* Clock.currentTimeMillis
+  const providerCalls = yield* Ref.make(0)
+  const provider = Effect.gen(function*() {
+    yield* Ref.update(providerCalls, (n) => n + 1)
+    yield* Effect.sleep(latency)
+    const now = yield* Clock.currentTimeMillis
+    if (now - start < 1500) {
+      return yield* new ProviderError.TransientError({
+        provider: "demo",
+        reason: "Unavailable",
+        status: 503,
+        message: "Service Unavailable"
+      })
+    }
+    return "ok"
+  })
+  const events = yield* ResilienceEvent.subscribe
+  const requests = 25
+  const results = yield* Effect.forEach(
+    Array.from({ length: requests }, (_, i) => i),
+    (i) =>
+      resilience.run(provider, { key: "demo/model" }).pipe(
+        Effect.either,
+        Effect.delay(Duration.millis(i * 100))
+      ),
+    { concurrency: "unbounded" }
+  )
+  for (const event of yield* Queue.takeAll(events)) {
+    // The breaker's story; every attempt's own events are in scenarios 1 to 3.
+    if (event._tag.startsWith("Breaker")) {
+      yield* Console.log(`   ${formatElapsed(event.at - start)}  ${ResilienceEvent.format(event)}`)
+    }
+  }
+  const succeeded = results.filter(Either.isRight).length
+  const refused = results.filter((r) => Either.isLeft(r) && r.left._tag === "CircuitOpenError").length
+  const calls = yield* Ref.get(providerCalls)
+  yield* Console.log(
+    `   ${requests} requests: ${succeeded} succeeded, ${refused} refused by the open circuit without a call, ` +
+      `${requests - succeeded - refused} failed; ${calls} provider calls (${
+        (calls / requests).toFixed(2)
+      } per request; ` +
+      `a plain 2-call retry would send up to ${requests * 2})`
+  )
+  return { calls, succeeded }
+}).pipe(Effect.scoped)
+
 const program = Effect.gen(function*() {
   yield* Console.log(
-    "effect-resilience demo: a flaky LLM provider called through Retry.retry, with every decision the policy takes.\n" +
+    "effect-resilience demo: a flaky LLM provider called through Retry.retry, with every decision the policy takes,\n" +
+      "then an outage met by the whole pipeline.\n" +
       "Policy: at most 4 calls, backoff 200 ms doubling to 2 s with full jitter, Retry-After honoured up to 60 s."
   )
   const reports = yield* Effect.forEach(scenarios, runScenario)
+  const outageReport = yield* outage
 
   yield* Console.log("\nSummary")
   const width = Math.max(...scenarios.map((scenario) => scenario.title.length))
@@ -154,6 +221,12 @@ const program = Effect.gen(function*() {
         `  ${String(elapsedMillis).padStart(5)} ms  ${formatResult(result)}${unexpected}`
     )
   }
+  yield* Console.log(
+    `  4. Outage through the pipeline${
+      " ".repeat(Math.max(0, width - 29))
+    }  ${outageReport.calls} calls for 25 requests, ` +
+      `${outageReport.succeeded} succeeded once the provider was back`
+  )
   if (reports.some((report) => report.calls !== report.scenario.expectedCalls)) {
     return yield* Effect.dieMessage("a scenario did not make the expected number of calls")
   }

@@ -115,10 +115,13 @@ interface Settings {
   readonly fallback: Store | undefined
 }
 
+/** Defined here, not in the public module: the class below needs it while the modules are still loading. */
+export const TypeId: unique symbol = Symbol.for("@effect-resilience/core/RateLimiter")
+
 const variance = { _E: identity }
 
 class RateLimiterImpl implements RateLimiter.RateLimiter<any> {
-  readonly [RateLimiter.TypeId] = variance
+  readonly [TypeId] = variance
   readonly key: string
   readonly requestsPerMinute: number | undefined
   readonly tokensPerMinute: number | undefined
