@@ -31,15 +31,15 @@ import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import type * as Bulkhead from "./Bulkhead.js"
-import type * as CircuitBreaker from "./CircuitBreaker.js"
+import * as Bulkhead from "./Bulkhead.js"
+import * as CircuitBreaker from "./CircuitBreaker.js"
 import type * as Classify from "./Classify.js"
-import type * as Deadline from "./Deadline.js"
+import * as Deadline from "./Deadline.js"
 import * as internal from "./internal/resilience.js"
 import type * as configInternal from "./internal/resilienceConfig.js"
 import type * as PolicyError from "./PolicyError.js"
-import type * as RateLimiter from "./RateLimiter.js"
-import type * as Timeout from "./Timeout.js"
+import * as RateLimiter from "./RateLimiter.js"
+import * as Timeout from "./Timeout.js"
 
 /**
  * A pipeline's configuration as plain data. Durations are numbers of
@@ -86,6 +86,25 @@ export type PolicyRejection =
   | RateLimiter.RateLimitedLocallyError
   | Timeout.AttemptTimeoutError
   | Deadline.DeadlineExceededError
+
+/**
+ * Tells whether an error is one of the policies' own refusals (open circuit,
+ * full bulkhead, local rate limit, attempt timeout, deadline), as opposed to
+ * a failure of the call itself.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ *
+ * Resilience.isPolicyRejection(new Error("boom")) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isPolicyRejection = (u: unknown): u is PolicyRejection =>
+  CircuitBreaker.isCircuitOpenError(u) || Bulkhead.isBulkheadRejectedError(u) ||
+  RateLimiter.isRateLimitedLocallyError(u) || Timeout.isAttemptTimeoutError(u) || Deadline.isDeadlineExceededError(u)
 
 /**
  * What one call declares to the pipeline.

@@ -6,10 +6,12 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
+import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Classify from "../src/Classify.js"
 import * as ProviderError from "../src/ProviderError.js"
 import * as Resilience from "../src/Resilience.js"
 import * as StateStore from "../src/StateStore.js"
+import * as Timeout from "../src/Timeout.js"
 import { failureOf, overloaded, runVirtual, scripted } from "./utils.js"
 
 const down = new ProviderError.TransientError({ provider: "p", reason: "Unavailable", status: 503, message: "down" })
@@ -212,4 +214,13 @@ describe("Resilience.layerConfig", () => {
       )
       expect(error._tag).toBe("InvalidPolicyError")
     }))
+})
+
+describe("Resilience.isPolicyRejection", () => {
+  it("tells the policies' refusals from the call's own failures", () => {
+    expect(Resilience.isPolicyRejection(new CircuitBreaker.CircuitOpenError({ key: "k", state: "Open" }))).toBe(true)
+    expect(Resilience.isPolicyRejection(new Timeout.AttemptTimeoutError({ key: "k", after: Duration.seconds(1) })))
+      .toBe(true)
+    expect(Resilience.isPolicyRejection(down)).toBe(false)
+  })
 })

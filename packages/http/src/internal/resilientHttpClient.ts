@@ -1,0 +1,245 @@
+import {
+  Bulkhead,
+  CircuitBreaker,
+  Classify,
+  Deadline,
+  type PolicyError,
+  RateLimiter,
+  Resilience,
+  Timeout
+} from "@effect-resilience/core"
+import type * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import type * as Scope from "effect/Scope"
+import * as HttpClassify from "../HttpClassify.js"
+import * as RateLimitHeaders from "../RateLimitHeaders.js"
+import type * as ResilientHttpClient from "../ResilientHttpClient.js"
+
+// ---------------------------------------------------------------------------
+// What one attempt fails with inside the pipeline
+// ---------------------------------------------------------------------------
+
+/**
+ * A response with a failure status (4xx, 5xx), its body read whole so that the
+ * connection is released and the body can still be handed to the caller. It
+ * carries its verdict, so any pipeline classifies it without configuration.
+ */
+class FailedStatus implements Classify.Classifiable {
+  readonly _tag = "ResponseError"
+  constructor(
+    readonly request: HttpClientRequest.HttpClientRequest,
+    readonly response: HttpClientResponse.HttpClientResponse,
+    readonly body: Uint8Array,
+    readonly verdict: Classify.Verdict
+  ) {}
+  [Classify.symbol](): Classify.Verdict {
+    return this.verdict
+  }
+}
+
+/** An `HttpClientError` of the inner client (transport, URL, encoding, a body lost mid-read), with its verdict. */
+class FailedRequest implements Classify.Classifiable {
+  constructor(readonly error: HttpClientError.HttpClientError, readonly verdict: Classify.Verdict) {}
+  get _tag(): string {
+    return this.error._tag
+  }
+  [Classify.symbol](): Classify.Verdict {
+    return this.verdict
+  }
+}
+
+export const isPolicyRejection = (u: unknown): u is Resilience.PolicyRejection =>
+  CircuitBreaker.isCircuitOpenError(u) ||
+  Bulkhead.isBulkheadRejectedError(u) ||
+  RateLimiter.isRateLimitedLocallyError(u) ||
+  Timeout.isAttemptTimeoutError(u) ||
+  Deadline.isDeadlineExceededError(u)
+
+export const rejection = (error: HttpClientError.HttpClientError): Option.Option<Resilience.PolicyRejection> =>
+  error._tag === "RequestError" && isPolicyRejection(error.cause) ? Option.some(error.cause) : Option.none()
+
+/**
+ * A request whose body is a stream can be sent once only. The pipeline has no per-call switch for retrying
+ * (see the report on `Resilience.RunOptions`), so its failures say "try again never": a transient verdict
+ * keeps its reason (the breaker and the budget count it as what it was) with an infinite Retry-After, which
+ * stops `Retry` at once, without waiting, because it exceeds any ceiling.
+ */
+const once = (verdict: Classify.Verdict): Classify.Verdict =>
+  verdict._tag === "Transient" ? { ...verdict, retryAfter: Option.some(Duration.infinity) } : verdict
+
+// ---------------------------------------------------------------------------
+// Requests that cannot be sent
+// ---------------------------------------------------------------------------
+
+// RFC 9110 token for names; for values Node's own rule (no control character other than tab). Node's
+// `http.request` *throws* on these, which would be a defect rather than a typed error.
+const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const headerValue = /^[\t\u0020-\u007e\u0080-\u00ff]*$/
+
+/** The first header that cannot be sent, described without its value (it may be an API key). */
+const invalidHeader = (headers: Headers.Headers): string | undefined => {
+  for (const name of Object.keys(headers)) {
+    if (!headerName.test(name)) return `header name ${JSON.stringify(name)} is not a valid HTTP token`
+    const value = headers[name]
+    if (typeof value === "string" && !headerValue.test(value)) {
+      return `the value of header "${name}" contains a character that cannot be sent (a trailing newline?)`
+    }
+  }
+  return undefined
+}
+
+// ---------------------------------------------------------------------------
+// The middleware
+// ---------------------------------------------------------------------------
+
+/** Keys a request by its host (`api.openai.com`, `127.0.0.1:8080`). */
+export const hostKey = (request: HttpClientRequest.HttpClientRequest): string => {
+  try {
+    return new URL(request.url).host || "default"
+  } catch {
+    return "default"
+  }
+}
+
+const decoder = new TextDecoder()
+
+/** The response as the caller would have received it, re-made from the buffered body: readable again. */
+const rebuild = (failed: FailedStatus): HttpClientResponse.HttpClientResponse => {
+  const headers = new globalThis.Headers()
+  for (const [name, value] of Object.entries(failed.response.headers)) {
+    if (typeof value !== "string") continue
+    try {
+      headers.append(name, value)
+    } catch {
+      // A header a web `Headers` refuses (Node accepts a few more); the status and body are what matter.
+    }
+  }
+  return HttpClientResponse.fromWeb(
+    failed.request,
+    new Response(failed.body, { status: failed.response.status, headers })
+  )
+}
+
+const isFailureStatus = (status: number): boolean => status >= 400 && status <= 599
+
+export const wrap = (
+  client: HttpClient.HttpClient,
+  resilience: Resilience.Service,
+  options?: ResilientHttpClient.WrapOptions
+): HttpClient.HttpClient => {
+  const keyOf = options?.key ?? hostKey
+  const classifyResponse = options?.classifyResponse
+  const limited = resilience.config.rateLimiter !== false && resilience.config.rateLimiter !== undefined
+  const observe = (key: string, info: RateLimitHeaders.Info) =>
+    resilience.observe(key, RateLimitHeaders.toObservation(info))
+
+  return HttpClient.transform(client, (send, request) => {
+    const invalid = invalidHeader(request.headers)
+    if (invalid !== undefined) {
+      return Effect.fail(new HttpClientError.RequestError({ request, reason: "Encode", description: invalid }))
+    }
+    const key = keyOf(request)
+    const replayable = request.body._tag !== "Stream"
+
+    return Effect.suspend(() => {
+      // Per call: the last failure response (returned if a policy ends the call), and whether a one-shot body was sent.
+      let last: FailedStatus | undefined
+      let sent = false
+
+      const failedStatus = (response: HttpClientResponse.HttpClientResponse) =>
+        Effect.flatMap(
+          Effect.zip(Effect.either(response.arrayBuffer), RateLimitHeaders.parseEffect(response.headers)),
+          ([body, info]): Effect.Effect<never, FailedStatus | FailedRequest> => {
+            if (Either.isLeft(body)) {
+              // The body was lost mid-read: the status still says whether another request may pass.
+              const verdict = HttpClassify.status(response.status, info)
+              return Effect.fail(new FailedRequest(body.left, replayable ? verdict : once(verdict)))
+            }
+            const bytes = new Uint8Array(body.right)
+            let verdict = classifyResponse === undefined
+              ? HttpClassify.status(response.status, info)
+              : HttpClassify.response(
+                { status: response.status, headers: response.headers, body: decoder.decode(bytes) },
+                info,
+                classifyResponse
+              )
+            if (!replayable) verdict = once(verdict)
+            last = new FailedStatus(request, response, bytes, verdict)
+            const failed = Effect.fail(last)
+            return limited && response.status === 429 ? Effect.zipRight(observe(key, info), failed) : failed
+          }
+        )
+
+      const attempt: Effect.Effect<HttpClientResponse.HttpClientResponse, FailedStatus | FailedRequest> = Effect
+        .suspend(() => {
+          if (!replayable) {
+            if (sent) {
+              // Only reached when a policy (an attempt timeout) asked for another try after the body was sent.
+              return Effect.fail(
+                new FailedRequest(
+                  new HttpClientError.RequestError({
+                    request,
+                    reason: "Transport",
+                    description: "the request body is a stream that was already sent once; it is not sent again"
+                  }),
+                  Classify.permanent("Unknown")
+                )
+              )
+            }
+            sent = true
+          }
+          return Effect.matchEffect(send, {
+            onFailure: (error) => {
+              const verdict = HttpClassify.error(error)
+              return Effect.fail(new FailedRequest(error, replayable ? verdict : once(verdict)))
+            },
+            onSuccess: (response) => {
+              if (isFailureStatus(response.status)) return failedStatus(response)
+              if (!limited) return Effect.succeed(response)
+              return RateLimitHeaders.parseEffect(response.headers).pipe(
+                Effect.flatMap((info) => observe(key, info)),
+                Effect.as(response)
+              )
+            }
+          })
+        })
+
+      return Effect.catchAll(
+        resilience.run(attempt, { key }),
+        (failure): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
+          if (failure instanceof FailedStatus) return Effect.succeed(rebuild(failure))
+          if (failure instanceof FailedRequest) return Effect.fail(failure.error)
+          // A policy ended the call: if the provider had answered before, its last answer is the result.
+          if (last !== undefined) return Effect.succeed(rebuild(last))
+          return Effect.fail(
+            new HttpClientError.RequestError({
+              request,
+              reason: "Transport",
+              cause: failure,
+              description: failure.message
+            })
+          )
+        }
+      )
+    })
+  })
+}
+
+export const make = (
+  client: HttpClient.HttpClient,
+  options?: ResilientHttpClient.Options
+): Effect.Effect<HttpClient.HttpClient, PolicyError.InvalidPolicyError, Scope.Scope> =>
+  Effect.map(
+    Resilience.make(options?.resilience, { classify: HttpClassify.errorOrTimeout }),
+    (resilience) => wrap(client, resilience, options)
+  )
+
+export const isHttpClient = (u: unknown): u is HttpClient.HttpClient => Predicate.hasProperty(u, HttpClient.TypeId)
