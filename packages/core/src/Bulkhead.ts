@@ -9,10 +9,14 @@
  * the application, and it turns "the provider is saturated" into a fast,
  * typed, retryable failure (`Transient`, reason `Overloaded`).
  *
- * Slots are the permits of an `effect` `Semaphore`: waiting callers take them
- * in arrival order as running calls end. A caller interrupted while waiting
- * leaves the queue, and a running call interrupted frees its slot, so neither
- * a slot nor a queue place is ever leaked.
+ * Slots are counted synchronously and handed to waiting callers strictly in
+ * arrival order as running calls end (a freed slot goes straight to the first
+ * waiter, so a newcomer never overtakes the queue). A caller interrupted while
+ * waiting leaves the queue, one interrupted after being handed a slot passes
+ * it on, and a running call interrupted frees its slot, so neither a slot nor
+ * a queue place is ever leaked. (Not effect's `Semaphore`: its `take` is an
+ * asynchronous step even when a permit is free, ~5 µs per call, and it is not
+ * fair to newcomers; a call here with a free slot starts in the same step.)
  *
  * `Bulkhead.keyed` makes one bulkhead per key on demand (e.g. per model), with
  * bounded memory. Every bulkhead feeds two gauges tagged with `resilience.key`
@@ -309,15 +313,14 @@ export const keyed = (options: KeyedOptions): Effect.Effect<Keyed, PolicyError.I
  *
  * - with a free slot the effect runs at once;
  * - with every slot taken and room in the queue, the caller waits and runs
- *   as soon as a slot frees. Waiting callers take freed slots in arrival
- *   order; a caller arriving in the very instant a slot frees may take it
- *   first (`effect`'s `Semaphore` is fair only among waiters);
+ *   as soon as a slot frees. Waiting callers take freed slots strictly in
+ *   arrival order;
  * - otherwise it fails at once with a `BulkheadRejectedError`, without
  *   running the effect.
  *
  * Interrupting a waiting caller removes it from the queue; a running effect
  * frees its slot however it ends (success, failure, defect, interruption).
- * A call that passes costs one semaphore permit and a few counter updates.
+ * A call that passes costs a few counter updates.
  *
  * @example
  * ```ts

@@ -204,6 +204,33 @@ export interface BreakerStore {
   readonly reset: (key: string, now: number) => Effect.Effect<Transition | undefined>
   /** The current state (an `Open` breaker past `until` still reads `Open` until a call is admitted). */
   readonly state: (key: string) => Effect.Effect<BreakerState>
+  /**
+   * Optional: `admit` done synchronously, for a store whose state is in this
+   * process (the in-memory store). When present, a breaker calls it instead of
+   * `admit`, saving a few runtime steps on every call; it must behave exactly
+   * as `admit`. A store on the network (Redis) leaves it out, and so must a
+   * store that wraps another and changes `admit` (copying the inner store's
+   * fields with a spread would keep the inner `unsafeAdmit`).
+   *
+   * @since 0.1.0
+   */
+  readonly unsafeAdmit?: (
+    key: string,
+    now: number,
+    settings: BreakerSettings
+  ) => { readonly admission: Admission; readonly transition: Transition | undefined }
+  /**
+   * Optional: `record` done synchronously, under the same terms as `unsafeAdmit`.
+   *
+   * @since 0.1.0
+   */
+  readonly unsafeRecord?: (
+    key: string,
+    now: number,
+    settings: BreakerSettings,
+    outcome: "Success" | "Failure",
+    probe: boolean
+  ) => Transition | undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -270,6 +297,20 @@ export interface BudgetStore {
   readonly withdraw: (key: string, now: number, settings: BudgetSettings) => Effect.Effect<boolean>
   /** The budget's level for gauges: tokens left (`TokenBucket`) or retries still allowed in the window (`Ratio`). */
   readonly level: (key: string, now: number, settings: BudgetSettings) => Effect.Effect<number>
+  /**
+   * Optional: `record` done synchronously, for a store whose state is in this
+   * process (the in-memory store). When present, a retry records with it on
+   * the success path instead of `record`; it must behave exactly as `record`.
+   * A store on the network (Redis) leaves it out.
+   *
+   * @since 0.1.0
+   */
+  readonly unsafeRecord?: (
+    key: string,
+    now: number,
+    settings: BudgetSettings,
+    event: "Request" | "Success" | "Failure"
+  ) => void
 }
 
 // ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
@@ -144,6 +145,35 @@ describe("Bulkhead.protect", () => {
       const fiber = yield* Effect.fork(Bulkhead.protect(Effect.sleep("1 second"), bulkhead))
       yield* TestClock.adjust("1 second")
       expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
+    }))
+
+  it.effect("a waiting call interrupted after it was given a slot, before it started, passes the slot on", () =>
+    Effect.gen(function*() {
+      const bulkhead = yield* Bulkhead.make({ maxConcurrent: 1, maxQueue: 2 })
+      const { call, starts } = recorder()
+      const waiting: Array<Fiber.RuntimeFiber<string, unknown>> = []
+      // When `a` leaves, its slot goes to `b`; `a`'s fiber then interrupts `b` before `b` can run.
+      const a = yield* Effect.fork(
+        Bulkhead.protect(call("a", "1 second"), bulkhead).pipe(
+          Effect.tap(() => Effect.sync(() => waiting[0].unsafeInterruptAsFork(FiberId.none)))
+        )
+      )
+      yield* settle
+      waiting.push(yield* Effect.fork(Bulkhead.protect(call("b", "1 second"), bulkhead)))
+      yield* settle
+      const c = yield* Effect.fork(Bulkhead.protect(call("c", "1 second"), bulkhead))
+      yield* settle
+      expect(yield* bulkhead.stats).toEqual({ active: 1, queued: 2 })
+
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(Exit.isInterrupted(yield* Fiber.await(waiting[0]))).toBe(true)
+      expect(yield* Fiber.join(a)).toBe("a")
+      expect(starts).toEqual([["a", 0], ["c", 1000]])
+      expect(yield* bulkhead.stats).toEqual({ active: 1, queued: 0 })
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(c)).toBe("c")
+      expect(yield* bulkhead.stats).toEqual({ active: 0, queued: 0 })
     }))
 
   it.effect("interrupting a running call frees its slot for the next waiting call at that instant", () =>

@@ -83,56 +83,65 @@ const ratioTrips = (
   return total >= trip.minimumThroughput && failures / total >= trip.ratio
 }
 
+/** The answer to nearly every call, made once (callers never change it). */
+const admittedClosed: { readonly admission: StateStore.Admission; readonly transition: undefined } = {
+  admission: { _tag: "Admitted", probe: false },
+  transition: undefined
+}
+
 /** The in-memory breaker store: the reference implementation of the breaker state machine. */
 export const make = (maxKeys: number): StateStore.BreakerStore => {
   const entries = new LruMap<Entry>(maxKeys)
   const entry = (key: string) => entries.getOrCreate(key, newEntry)
 
-  return {
-    admit: (key, now, settings) =>
-      Effect.sync(() => {
-        const e = entry(key)
-        let transition: StateStore.Transition | undefined
-        switch (e.state) {
-          case "Closed":
-            return { admission: { _tag: "Admitted", probe: false }, transition }
-          case "Isolated":
-            return { admission: { _tag: "Rejected", state: "Isolated", retryAt: Number.POSITIVE_INFINITY }, transition }
-          case "Open": {
-            if (now < e.until) return { admission: { _tag: "Rejected", state: "Open", retryAt: e.until }, transition }
-            e.state = "HalfOpen"
-            e.probes = 0
-            e.successes = 0
-            transition = { from: "Open", to: "HalfOpen", at: now }
-          }
-        }
-        if (e.probes < settings.halfOpenProbes) {
-          e.probes += 1
-          return { admission: { _tag: "Admitted", probe: true }, transition }
-        }
-        return { admission: { _tag: "Rejected", state: "HalfOpen", retryAt: now }, transition }
-      }),
+  const unsafeAdmit: NonNullable<StateStore.BreakerStore["unsafeAdmit"]> = (key, now, settings) => {
+    const e = entry(key)
+    let transition: StateStore.Transition | undefined
+    switch (e.state) {
+      case "Closed":
+        return admittedClosed
+      case "Isolated":
+        return { admission: { _tag: "Rejected", state: "Isolated", retryAt: Number.POSITIVE_INFINITY }, transition }
+      case "Open": {
+        if (now < e.until) return { admission: { _tag: "Rejected", state: "Open", retryAt: e.until }, transition }
+        e.state = "HalfOpen"
+        e.probes = 0
+        e.successes = 0
+        transition = { from: "Open", to: "HalfOpen", at: now }
+      }
+    }
+    if (e.probes < settings.halfOpenProbes) {
+      e.probes += 1
+      return { admission: { _tag: "Admitted", probe: true }, transition }
+    }
+    return { admission: { _tag: "Rejected", state: "HalfOpen", retryAt: now }, transition }
+  }
 
-    record: (key, now, settings, outcome, probe) =>
-      Effect.sync(() => {
-        const e = entry(key)
-        if (probe) {
-          // A probe's outcome speaks for the half-open breaker only if it is still half-open.
-          if (e.state !== "HalfOpen") return undefined
-          e.probes = Math.max(0, e.probes - 1)
-          if (outcome === "Failure") return open(e, now, settings)
-          e.successes += 1
-          return e.successes >= settings.successesToClose ? close(e, now) : undefined
-        }
-        // A call admitted while closed that ends after the breaker left `Closed` says nothing new.
-        if (e.state !== "Closed") return undefined
-        const trip = settings.trip
-        if (trip._tag === "Consecutive") {
-          e.consecutiveFailures = outcome === "Failure" ? e.consecutiveFailures + 1 : 0
-          return e.consecutiveFailures >= trip.threshold ? open(e, now, settings) : undefined
-        }
-        return ratioTrips(e, now, trip, outcome) ? open(e, now, settings) : undefined
-      }),
+  const unsafeRecord: NonNullable<StateStore.BreakerStore["unsafeRecord"]> = (key, now, settings, outcome, probe) => {
+    const e = entry(key)
+    if (probe) {
+      // A probe's outcome speaks for the half-open breaker only if it is still half-open.
+      if (e.state !== "HalfOpen") return undefined
+      e.probes = Math.max(0, e.probes - 1)
+      if (outcome === "Failure") return open(e, now, settings)
+      e.successes += 1
+      return e.successes >= settings.successesToClose ? close(e, now) : undefined
+    }
+    // A call admitted while closed that ends after the breaker left `Closed` says nothing new.
+    if (e.state !== "Closed") return undefined
+    const trip = settings.trip
+    if (trip._tag === "Consecutive") {
+      e.consecutiveFailures = outcome === "Failure" ? e.consecutiveFailures + 1 : 0
+      return e.consecutiveFailures >= trip.threshold ? open(e, now, settings) : undefined
+    }
+    return ratioTrips(e, now, trip, outcome) ? open(e, now, settings) : undefined
+  }
+
+  return {
+    unsafeAdmit,
+    unsafeRecord,
+    admit: (key, now, settings) => Effect.sync(() => unsafeAdmit(key, now, settings)),
+    record: (key, now, settings, outcome, probe) => Effect.sync(() => unsafeRecord(key, now, settings, outcome, probe)),
 
     release: (key, probe) =>
       Effect.sync(() => {

@@ -35,22 +35,24 @@ export const make = (maxKeys: number): StateStore.BudgetStore => {
   const entry = (key: string) => entries.getOrCreate(key, newEntry)
   const tokens = (e: Entry, maxTokens: number) => e.tokens ?? maxTokens
 
+  const unsafeRecord: NonNullable<StateStore.BudgetStore["unsafeRecord"]> = (key, now, settings, event) => {
+    const e = entry(key)
+    if (settings._tag === "TokenBucket") {
+      if (event === "Failure") e.tokens = Math.max(0, tokens(e, settings.maxTokens) - 1)
+      else if (event === "Success") {
+        e.tokens = Math.min(settings.maxTokens, tokens(e, settings.maxTokens) + settings.tokenRatio)
+      }
+      return
+    }
+    if (event === "Request") {
+      prune(e.requests, now - settings.windowMillis)
+      e.requests.push(now)
+    }
+  }
+
   return {
-    record: (key, now, settings, event) =>
-      Effect.sync(() => {
-        const e = entry(key)
-        if (settings._tag === "TokenBucket") {
-          if (event === "Failure") e.tokens = Math.max(0, tokens(e, settings.maxTokens) - 1)
-          else if (event === "Success") {
-            e.tokens = Math.min(settings.maxTokens, tokens(e, settings.maxTokens) + settings.tokenRatio)
-          }
-          return
-        }
-        if (event === "Request") {
-          prune(e.requests, now - settings.windowMillis)
-          e.requests.push(now)
-        }
-      }),
+    unsafeRecord,
+    record: (key, now, settings, event) => Effect.sync(() => unsafeRecord(key, now, settings, event)),
 
     withdraw: (key, now, settings) =>
       Effect.sync(() => {

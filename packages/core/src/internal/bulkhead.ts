@@ -1,5 +1,6 @@
+import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import type * as Fiber from "effect/Fiber"
 // A cycle: the public module defines the error and the metrics, and reaches this module only inside functions;
 // this module reaches them only inside functions too, so either module may be loaded first.
 import * as Bulkhead from "../Bulkhead.js"
@@ -35,10 +36,7 @@ export const make = (options: Bulkhead.Options): Effect.Effect<Bulkhead.Bulkhead
     const key = options.key ?? "default"
     if (typeof key !== "string" || key.length === 0) issues.add("key", "must be a non-empty string")
     if (issues.list.length > 0) return Effect.fail(new InvalidPolicyError({ policy: "bulkhead", issues: issues.list }))
-    return Effect.map(
-      Effect.makeSemaphore(limits.maxConcurrent),
-      (semaphore) => new BulkheadImpl(key, limits, semaphore, undefined)
-    )
+    return Effect.sync(() => new BulkheadImpl(key, limits, undefined))
   })
 
 export const keyed = (options: Bulkhead.KeyedOptions): Effect.Effect<Bulkhead.Keyed, InvalidPolicyError> =>
@@ -57,7 +55,7 @@ export const keyed = (options: Bulkhead.KeyedOptions): Effect.Effect<Bulkhead.Ke
         get: (key) =>
           recent.getOrCreate(
             key,
-            () => busy.get(key) ?? new BulkheadImpl(key, limits, Effect.unsafeMakeSemaphore(limits.maxConcurrent), busy)
+            () => busy.get(key) ?? new BulkheadImpl(key, limits, busy)
           )
       }
     })
@@ -67,34 +65,45 @@ export const keyed = (options: Bulkhead.KeyedOptions): Effect.Effect<Bulkhead.Ke
 // One bulkhead
 // ---------------------------------------------------------------------------
 
+/** A call waiting for a slot. A slot given to it is its own until it starts or passes the slot on. */
+class Waiter {
+  granted = false
+  resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+}
+
 /**
- * A bulkhead: the semaphore holds the slots, `active` and `queued` count the
- * calls holding a slot and waiting for one. The counters only change in
- * synchronous steps of the protect path, so they need no lock; the gauges are
- * set in the same steps.
+ * A bulkhead: `active` counts the calls holding a slot and running, `queued`
+ * the calls waiting for one (`pending` of those have been given a slot and
+ * not started yet; `waiters` are the others, first come first served). A
+ * slot freed while calls wait is handed to the first of them, so a newcomer
+ * never overtakes a waiting call, and an ungranted waiter exists only while
+ * every slot is taken. The counters only change in synchronous steps of the
+ * protect path, so they need no lock; the gauges are set in the same steps.
  */
 class BulkheadImpl implements Bulkhead.Bulkhead {
   readonly maxConcurrent: number
   readonly maxQueue: number
   active = 0
   queued = 0
-  readonly withPermit: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  readonly withPermitIfAvailable: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<Option.Option<A>, E, R>
+  pending = 0
+  readonly waiters = new Set<Waiter>()
   readonly setActiveGauge: (active: number) => void
   readonly setQueuedGauge: (queued: number) => void
   readonly reject: Effect.Effect<never, Bulkhead.BulkheadRejectedError>
+  /** Ends a running call whichever way it exits; made once, not per call. */
+  readonly onRunExit: {
+    readonly onSuccess: (value: unknown) => Effect.Effect<unknown>
+    readonly onFailure: (cause: Cause.Cause<unknown>) => Effect.Effect<never, unknown>
+  }
 
   constructor(
     readonly key: string,
     limits: Limits,
-    semaphore: Effect.Semaphore,
     /** Where a bulkhead of a keyed family registers itself while it has calls (see `keyed`). */
     readonly busy: Map<string, BulkheadImpl> | undefined
   ) {
     this.maxConcurrent = limits.maxConcurrent
     this.maxQueue = limits.maxQueue
-    this.withPermit = semaphore.withPermits(1)
-    this.withPermitIfAvailable = semaphore.withPermitsIfAvailable(1)
     this.setActiveGauge = metrics.bind(Bulkhead.activeGauge, { "resilience.key": key })
     this.setQueuedGauge = metrics.bind(Bulkhead.queuedGauge, { "resilience.key": key })
     const countRejected = metrics.bind(Bulkhead.rejectedCounter, { "resilience.key": key })
@@ -107,6 +116,16 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
         )
       )
     })
+    this.onRunExit = {
+      onSuccess: (value) => {
+        this.leaveRunning()
+        return Effect.succeed(value)
+      },
+      onFailure: (cause) => {
+        this.leaveRunning()
+        return Effect.failCause(cause)
+      }
+    }
   }
 
   get stats(): Effect.Effect<Bulkhead.Stats> {
@@ -121,16 +140,53 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
     return true
   }
 
+  /** Whether a call just entered may start at once: a slot is free and nobody waits for one. */
+  mayStartNow(): boolean {
+    return this.waiters.size === 0 && this.active + this.pending < this.maxConcurrent
+  }
+
   /** A queued call got its slot. */
   start(): void {
     this.setQueued(this.queued - 1)
     this.setActive(this.active + 1)
   }
 
-  /** A call leaves, from the queue or from its slot. */
-  leave(phase: typeof Queued | typeof Running): void {
-    if (phase === Queued) this.setQueued(this.queued - 1)
-    else this.setActive(this.active - 1)
+  /** A running call ends: its slot goes to the first waiter, if any. */
+  leaveRunning(): void {
+    this.setActive(this.active - 1)
+    this.passSlot()
+    this.forgetIfIdle()
+  }
+
+  /** A granted waiter starts. */
+  startGranted(): void {
+    this.pending--
+    this.start()
+  }
+
+  /** A waiter leaves without running (interrupted): a slot it was given goes to the next waiter. */
+  abandon(waiter: Waiter): void {
+    if (waiter.granted) {
+      this.pending--
+      this.passSlot()
+    } else {
+      this.waiters.delete(waiter)
+    }
+    this.setQueued(this.queued - 1)
+    this.forgetIfIdle()
+  }
+
+  private passSlot(): void {
+    if (this.waiters.size === 0) return
+    const first: Waiter = this.waiters.values().next().value!
+    this.waiters.delete(first)
+    first.granted = true
+    this.pending++
+    // Wakes the waiter's fiber later; if it was interrupted first, `abandon` passes the slot on.
+    first.resume?.(Effect.void)
+  }
+
+  private forgetIfIdle(): void {
     if (this.busy !== undefined && this.active + this.queued === 0) this.busy.delete(this.key)
   }
 
@@ -145,12 +201,6 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
   }
 }
 
-/** Where a call stands: waiting for a slot, holding one, or gone (its counter already updated). */
-type Phase = typeof Queued | typeof Running | typeof Left
-const Queued = 0
-const Running = 1
-const Left = 2
-
 // ---------------------------------------------------------------------------
 // Protect
 // ---------------------------------------------------------------------------
@@ -158,35 +208,60 @@ const Left = 2
 export const protect = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   bulkhead: Bulkhead.Bulkhead
-): Effect.Effect<A, E | Bulkhead.BulkheadRejectedError, R> => {
+): Effect.Effect<A, E | Bulkhead.BulkheadRejectedError, R> =>
+  Effect.uninterruptibleMask((restore) => protectMasked(restore(self), bulkhead, restore))
+
+/**
+ * The bulkhead around `inner`, for a caller already inside an uninterruptible region (`inner` restores
+ * interruptibility for the call itself; `restore` is used for the wait for a slot). Admission and every
+ * counter update run uninterruptibly; only the wait and the call are interruptible, and a call leaves its
+ * counter exactly once whichever way it ends: interrupted while waiting, interrupted after it was given a
+ * slot but before it started, or ended by the call.
+ */
+export const protectMasked = <A, E, R>(
+  inner: Effect.Effect<A, E, R>,
+  bulkhead: Bulkhead.Bulkhead,
+  restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
+): Effect.Effect<A, E | Bulkhead.BulkheadRejectedError, R> =>
+  Effect.withFiberRuntime(step(() => inner, bulkhead, restore))
+
+/**
+ * `protectMasked` as a function of the running fiber, for a caller already in a synchronous step on that
+ * fiber (inside the uninterruptible region); `next` gives the call on that fiber, and is asked for it in a
+ * synchronous step on the same fiber once the call has its slot.
+ */
+export const step = <A, E, R>(
+  next: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<A, E, R>,
+  bulkhead: Bulkhead.Bulkhead,
+  restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
+) =>
+(fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<A, E | Bulkhead.BulkheadRejectedError, R> => {
   const b = bulkhead as BulkheadImpl
-  // Admission and every counter update run uninterruptibly; only the wait for a slot and the effect itself
-  // are interruptible. `phase` says which counter a call is in, so whichever way it ends — interrupted in the
-  // queue, interrupted between getting its slot and starting, or ended by the effect — it leaves exactly once.
-  return Effect.uninterruptibleMask((restore): Effect.Effect<A, E | Bulkhead.BulkheadRejectedError, R> => {
-    if (!b.enter()) return b.reject
-    let phase: Phase = Queued
-    const leaveNow = () => {
-      if (phase !== Left) b.leave(phase)
-      phase = Left
+  const onRunExit = b.onRunExit as {
+    readonly onSuccess: (value: A) => Effect.Effect<A>
+    readonly onFailure: (cause: Cause.Cause<E>) => Effect.Effect<never, E>
+  }
+  if (!b.enter()) return b.reject
+  if (b.mayStartNow()) {
+    b.start()
+    return Effect.matchCauseEffect(next(fiber), onRunExit)
+  }
+  const waiter = new Waiter()
+  b.waiters.add(waiter)
+  const wait = Effect.async<void>((resume) => {
+    // The fiber may have yielded between joining the queue and getting here, and been given a slot meanwhile.
+    if (waiter.granted) resume(Effect.void)
+    else waiter.resume = resume
+  })
+  return Effect.matchCauseEffect(restore(wait), {
+    // A continuation runs on the fiber that waited: `next` is asked on that fiber, as on the fast path.
+    onSuccess: () => {
+      b.startGranted()
+      return Effect.matchCauseEffect(next(fiber), onRunExit)
+    },
+    onFailure: (cause) => {
+      b.abandon(waiter)
+      return Effect.failCause(cause)
     }
-    const leave = Effect.sync(leaveNow)
-    const run = Effect.suspend(() => {
-      b.start()
-      phase = Running
-      // Leaves before the semaphore takes the permit back, so that `active` never counts a freed slot.
-      return Effect.onExit(restore(self), () => leave)
-    })
-    const wait = Effect.ensuring(restore(b.withPermit(run)), leave)
-    // A free slot and nobody else waiting: take it without the semaphore's asynchronous wait, which costs
-    // several microseconds even when it does not wait. A caller already queued keeps its turn. Everything
-    // but `self` runs uninterruptibly here, and `run` leaves on every exit of `self`.
-    if (b.active < b.maxConcurrent && b.queued === 1) {
-      return Effect.flatMap(
-        b.withPermitIfAvailable(run),
-        (ran) => Option.isSome(ran) ? Effect.succeed(ran.value) : wait
-      )
-    }
-    return wait
   })
 }

@@ -1,7 +1,9 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -219,13 +221,17 @@ const build = <E>(
   const announceIfAny = (transition: StateStore.Transition | undefined): Effect.Effect<void> =>
     transition === undefined ? Effect.void : announce(transition)
 
-  // `clockWith` + `unsafeCurrentTimeMillis` reads the same `Clock` as `Clock.currentTimeMillis` (the
-  // `TestClock` in tests) in one step less: these two run on every call.
-  const admit = Effect.clockWith((clock) => breakers.admit(key, clock.unsafeCurrentTimeMillis(), settings))
+  // The in-memory store's synchronous operations, when it has them: they save a runtime step or two per call.
+  const unsafeAdmit = breakers.unsafeAdmit
+  const unsafeRecord = breakers.unsafeRecord
+  // `fiber.currentDefaultServices` is where `Clock.currentTimeMillis` reads the clock from (the `TestClock` in
+  // tests), in one runtime step with whatever else the step does.
   const record = (outcome: "Success" | "Failure", probe: boolean): Effect.Effect<void> =>
-    Effect.clockWith((clock) =>
-      Effect.flatMap(breakers.record(key, clock.unsafeCurrentTimeMillis(), settings, outcome, probe), announceIfAny)
-    )
+    unsafeRecord === undefined
+      ? Effect.clockWith((clock) =>
+        Effect.flatMap(breakers.record(key, clock.unsafeCurrentTimeMillis(), settings, outcome, probe), announceIfAny)
+      )
+      : Effect.withFiberRuntime((fiber) => announceIfAny(unsafeRecord(key, nowOf(fiber), settings, outcome, probe)))
   const success = { probe: record("Success", true), closed: record("Success", false) }
   const failure = { probe: record("Failure", true), closed: record("Failure", false) }
   const releaseProbe = breakers.release(key, true)
@@ -271,27 +277,52 @@ const build = <E>(
       )
     })
 
+  type Admitted = { readonly admission: StateStore.Admission; readonly transition: StateStore.Transition | undefined }
+
+  /**
+   * The breaker around `inner`, for a caller already inside an uninterruptible region from admission to
+   * record (`inner` restores interruptibility for the call itself). A composed pipeline opens that region
+   * once for all its policies.
+   */
+  const protectMasked = <A, E2 extends E, R>(
+    next: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<A, E2, R>
+  ): Effect.Effect<A, E2 | CircuitBreaker.CircuitOpenError, R> =>
+    Effect.withFiberRuntime((fiber) => {
+      const now = nowOf(fiber)
+      const decide = (
+        { admission, transition }: Admitted
+      ): Effect.Effect<A, E2 | CircuitBreaker.CircuitOpenError, R> => {
+        if (admission._tag === "Rejected") {
+          return transition === undefined ? reject(admission) : Effect.zipRight(announce(transition), reject(admission))
+        }
+        const probe = admission.probe
+        // Asked for here, once admitted: `next` may take a bulkhead slot or arm a timeout in this step.
+        const run = Effect.matchCauseEffect(next(fiber), {
+          onSuccess: (value): Effect.Effect<A> => {
+            if (unsafeRecord === undefined) return Effect.as(probe ? success.probe : success.closed, value)
+            // Recorded here, in the continuation (uninterruptible, on this fiber), at the clock's time now.
+            const transition = unsafeRecord(key, nowOf(fiber), settings, "Success", probe)
+            return transition === undefined ? Effect.succeed(value) : Effect.as(announce(transition), value)
+          },
+          onFailure: (cause) => Effect.zipRight(settle(cause, probe), Effect.failCause(cause))
+        })
+        return transition === undefined ? run : Effect.zipRight(announce(transition), run)
+      }
+      return unsafeAdmit === undefined
+        ? Effect.flatMap(breakers.admit(key, now, settings), decide)
+        : decide(unsafeAdmit(key, now, settings))
+    })
+
   const protect = <A, E2 extends E, R>(
     self: Effect.Effect<A, E2, R>
   ): Effect.Effect<A, E2 | CircuitBreaker.CircuitOpenError, R> =>
     // Uninterruptible from admission to record: a probe slot taken must be given back, or a
     // half-open breaker whose probe was interrupted would refuse every call for ever.
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(admit, ({ admission, transition }): Effect.Effect<A, E2 | CircuitBreaker.CircuitOpenError, R> => {
-        if (admission._tag === "Rejected") {
-          return transition === undefined ? reject(admission) : Effect.zipRight(announce(transition), reject(admission))
-        }
-        const probe = admission.probe
-        const run = Effect.matchCauseEffect(restore(self), {
-          onSuccess: (value) => Effect.as(probe ? success.probe : success.closed, value),
-          onFailure: (cause) => Effect.zipRight(settle(cause, probe), Effect.failCause(cause))
-        })
-        return transition === undefined ? run : Effect.zipRight(announce(transition), run)
-      })
-    )
+    Effect.uninterruptibleMask((restore) => protectMasked(() => restore(self)))
 
   const subscribe = subscribeTo(hub, sharedHub ? key : undefined)
-  return {
+  const breaker: Masked<E> = {
+    [MaskedTypeId]: protectMasked,
     key,
     settings,
     protect,
@@ -304,7 +335,35 @@ const build = <E>(
     changes: Stream.unwrapScoped(subscribe),
     subscribe
   }
+  return breaker
 }
+
+/** The clock's time on `fiber`: what `Clock.currentTimeMillis` would read there. */
+const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): number =>
+  Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+
+const MaskedTypeId: unique symbol = Symbol.for("@effect-resilience/core/CircuitBreaker/protectMasked")
+
+/** A breaker built here: it can also protect a call inside a caller's uninterruptible region. */
+interface Masked<E> extends CircuitBreaker.CircuitBreaker<E> {
+  readonly [MaskedTypeId]: <A, E2 extends E, R>(
+    next: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<A, E2, R>
+  ) => Effect.Effect<A, E2 | CircuitBreaker.CircuitOpenError, R>
+}
+
+/**
+ * `breaker` around the call `next` gives, for a caller that already runs it uninterruptibly from admission
+ * to record, the call restoring interruptibility for itself (see `Resilience.run`). `next` is asked for the
+ * call in a synchronous step on the running fiber, once the call is admitted.
+ */
+export const protectMasked = <A, E, R, E0>(
+  breaker: CircuitBreaker.CircuitBreaker<E0>,
+  next: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | CircuitBreaker.CircuitOpenError, R> =>
+  MaskedTypeId in breaker
+    ? (breaker as unknown as Masked<E>)[MaskedTypeId](next)
+    // Another breaker's own mask restores to the caller's uninterruptible region: still correct.
+    : breaker.protect(Effect.withFiberRuntime(next) as Effect.Effect<A, any, R>)
 
 const toEvent = (key: string, transition: StateStore.Transition): ResilienceEvent.ResilienceEvent => {
   const at = transition.at

@@ -2,6 +2,7 @@ import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Backoff from "../Backoff.js"
@@ -15,8 +16,11 @@ import type * as Resilience from "../Resilience.js"
 import * as Retry from "../Retry.js"
 import * as RetryBudget from "../RetryBudget.js"
 import * as Timeout from "../Timeout.js"
+import * as bulkheadInternal from "./bulkhead.js"
+import * as circuitBreakerInternal from "./circuitBreaker.js"
 import { LruMap } from "./lru.js"
 import * as configInternal from "./resilienceConfig.js"
+import * as timeoutInternal from "./timeout.js"
 
 export const isEffect = (u: unknown): boolean => Effect.isEffect(u)
 
@@ -175,9 +179,27 @@ export const make = (
       const key = runOptions?.key ?? "default"
       let call: Effect.Effect<A, E | Resilience.PolicyRejection, R> = effect
       const attemptTimeoutFor = timeout(key)
-      if (attemptTimeoutFor !== undefined) call = Timeout.protect(call, attemptTimeoutFor)
-      if (bulkheads !== undefined) call = Bulkhead.protect(call, bulkheads.get(key))
-      if (breakers !== undefined) call = breakers.get(key).protect(call)
+      const bulkhead = bulkheads?.get(key)
+      const breaker = breakers?.get(key)
+      if (attemptTimeoutFor !== undefined || bulkhead !== undefined || breaker !== undefined) {
+        // `breaker(bulkhead(timeout(effect)))`, each as its own `protect` would run it, in one uninterruptible
+        // region instead of one per policy: only the wait for a bulkhead slot and the call itself are
+        // interruptible, as with the policies composed one by one, for fewer runtime steps per call.
+        // Each policy takes its step on the fiber in the step of the policy outside it, when it is its turn.
+        call = Effect.uninterruptibleMask((restore) => {
+          let step: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<
+            A,
+            E | Resilience.PolicyRejection,
+            R
+          > = attemptTimeoutFor === undefined
+            ? () => restore(effect)
+            : timeoutInternal.step(effect, attemptTimeoutFor, restore)
+          if (bulkhead !== undefined) step = bulkheadInternal.step(step, bulkhead, restore)
+          return breaker === undefined
+            ? Effect.withFiberRuntime(step)
+            : circuitBreakerInternal.protectMasked(breaker, step)
+        })
+      }
       const policy = retryPolicy(key)
       if (policy !== undefined) call = Retry.retry(call, policy)
       if (deadline !== undefined) call = Deadline.within(call, { after: deadline, key })

@@ -222,13 +222,25 @@ const retryAfterWait = <A, E, R>(run: Run<A, E, R>, attempt: number, next: Retry
   )
 
 /** Counts a success (metric and budget) and gives the value back. */
-const succeeded = <A, E>(policy: CompiledPolicy<E>, value: A): Effect.Effect<A> =>
-  Option.isSome(policy.budget)
-    ? Effect.zipRight(RetryBudget.record(policy.budget.value, "Success"), Effect.as(policy.metrics.success, value))
-    : Effect.sync(() => {
+const succeeded = <A, E>(policy: CompiledPolicy<E>, value: A): Effect.Effect<A> => {
+  if (Option.isSome(policy.budget)) {
+    const budget = policy.budget.value
+    const unsafeRecord = budget.store.unsafeRecord
+    // A token bucket on the in-memory store: what `RetryBudget.record` does, in the same step as the metric.
+    if (unsafeRecord === undefined || budget.settings._tag !== "TokenBucket") {
+      return Effect.zipRight(RetryBudget.record(budget, "Success"), Effect.as(policy.metrics.success, value))
+    }
+    return Effect.sync(() => {
+      unsafeRecord(budget.key, 0, budget.settings, "Success")
       policy.metrics.countSuccess()
       return value
     })
+  }
+  return Effect.sync(() => {
+    policy.metrics.countSuccess()
+    return value
+  })
+}
 
 /** One call, its outcome recorded and, on failure, the decision taken — all inside the attempt's span. */
 const instrumentedAttempt = <A, E, R>(

@@ -252,21 +252,41 @@ export const protect = <A, E, R>(
 ): Effect.Effect<A, E | Timeout.AttemptTimeoutError, R> => {
   const impl = timeout as TimeoutImpl
   if (impl.timer === "perCall") return perCall(self, impl)
-  return Effect.uninterruptibleMask((restore) =>
-    Effect.withFiberRuntime<A, E | Timeout.AttemptTimeoutError, R>((fiber) => {
-      if (impl.closed || mayHaveChildren(fiber)) return restore(perCall(self, impl))
-      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-      const wheel = impl.wheel(clock)
-      const entry = new Entry(fiber, clock.unsafeCurrentTimeMillis() + impl.afterMillis)
-      const attempt = wheel.insert(entry) ? Effect.zipRight(wheel.start(), restore(self)) : restore(self)
-      return Effect.matchCauseEffect(attempt, {
-        onSuccess: (value): Effect.Effect<A, Timeout.AttemptTimeoutError> =>
-          wheel.settle(entry) ? Effect.succeed(value) : timedOut(impl, entry, Cause.empty),
-        onFailure: (cause): Effect.Effect<never, E | Timeout.AttemptTimeoutError> =>
-          wheel.settle(entry) ? Effect.failCause(cause) : timedOut(impl, entry, cause)
-      })
-    })
-  )
+  return Effect.uninterruptibleMask((restore) => protectMasked(self, timeout, restore))
+}
+
+/**
+ * The timeout around `self`, for a caller already inside an uninterruptible region; `restore` gives back
+ * the caller's interruptibility for `self` (see `Resilience.run`, which opens one region for all its policies).
+ */
+export const protectMasked = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  timeout: Timeout.Timeout,
+  restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
+): Effect.Effect<A, E | Timeout.AttemptTimeoutError, R> => Effect.withFiberRuntime(step(self, timeout, restore))
+
+/**
+ * `protectMasked` as a function of the running fiber, for a caller that is already in a synchronous step
+ * on that fiber (inside the uninterruptible region) and can save the step `Effect.withFiberRuntime` costs.
+ */
+export const step = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  timeout: Timeout.Timeout,
+  restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
+) =>
+(fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<A, E | Timeout.AttemptTimeoutError, R> => {
+  const impl = timeout as TimeoutImpl
+  if (impl.timer === "perCall" || impl.closed || mayHaveChildren(fiber)) return restore(perCall(self, impl))
+  const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+  const wheel = impl.wheel(clock)
+  const entry = new Entry(fiber, clock.unsafeCurrentTimeMillis() + impl.afterMillis)
+  const attempt = wheel.insert(entry) ? Effect.zipRight(wheel.start(), restore(self)) : restore(self)
+  return Effect.matchCauseEffect(attempt, {
+    onSuccess: (value): Effect.Effect<A, Timeout.AttemptTimeoutError> =>
+      wheel.settle(entry) ? Effect.succeed(value) : timedOut(impl, entry, Cause.empty),
+    onFailure: (cause): Effect.Effect<never, E | Timeout.AttemptTimeoutError> =>
+      wheel.settle(entry) ? Effect.failCause(cause) : timedOut(impl, entry, cause)
+  })
 }
 
 /**
