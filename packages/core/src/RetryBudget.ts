@@ -26,6 +26,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import { Issues } from "./internal/validate.js"
 import { InvalidPolicyError } from "./PolicyError.js"
 import * as StateStore from "./StateStore.js"
@@ -275,7 +277,35 @@ export const record = (self: RetryBudget, event: "Request" | "Success" | "Failur
  * @category operations
  */
 export const withdraw = (self: RetryBudget): Effect.Effect<boolean> =>
-  Effect.flatMap(currentMillis, (now) => self.store.withdraw(self.key, now, self.settings))
+  Effect.flatMap(currentMillis, (now) =>
+    Effect.flatMap(self.store.withdraw(self.key, now, self.settings), (allowed) =>
+      // Retry decisions are rare next to calls: the gauge is brought up to date at each one.
+      Effect.as(
+        Effect.flatMap(
+          self.store.level(self.key, now, self.settings),
+          (level) => Effect.sync(() => levelGauge.unsafeUpdate(level, [MetricLabel.make("resilience.key", self.key)]))
+        ),
+        allowed
+      )))
+
+/**
+ * The level of each retry budget (tokens left, or retries still allowed in the
+ * window), tagged with `resilience.key`, as of its last retry decision.
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ * import { Metric } from "effect"
+ *
+ * const level = Metric.value(RetryBudget.levelGauge.pipe(Metric.tagged("resilience.key", "openai")))
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const levelGauge: Metric.Metric.Gauge<number> = Metric.gauge("resilience.budget.level", {
+  description: "Retry budget level at the last retry decision: tokens left, or retries still allowed in the window"
+})
 
 /**
  * The budget's level: tokens left (token bucket) or retries still allowed in

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
@@ -141,4 +142,15 @@ describe("RetryBudget with Retry", () => {
       "window: must be > 0, got 0"
     ]))
   })
+})
+
+describe("RetryBudget.levelGauge", () => {
+  it.effect("shows the level at the last retry decision", () =>
+    Effect.gen(function*() {
+      const budget = yield* RetryBudget.tokenBucket({ maxTokens: 10, key: "gauge-test" })
+      yield* RetryBudget.record(budget, "Failure")
+      yield* RetryBudget.withdraw(budget)
+      const gauge = yield* Metric.value(RetryBudget.levelGauge.pipe(Metric.tagged("resilience.key", "gauge-test")))
+      expect(gauge.value).toBe(9)
+    }))
 })
