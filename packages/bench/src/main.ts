@@ -16,6 +16,7 @@
  * - `Resilience pipeline`: ours, everything composed as `Resilience.make` builds it by
  *   default (retry, retry budget, circuit breaker, bulkhead) plus a 30 s attempt timeout;
  *   built once, `run` per call, events off;
+ * - `Resilience pipeline + events`: the same with `ResilienceEvent.layer()` provided;
  * - `cockatiel wrap(retry, breaker, timeout)`: cockatiel's composite of the same
  *   (consecutive breaker, aggressive 30 s timeout);
  * - `bare promise`: the operation alone as a Promise, the cockatiel baseline.
@@ -40,7 +41,7 @@ import { Bench } from "tinybench"
 import * as Report from "./report.js"
 import { batchSize, counter, makeRuntimes, type Runtimes, type Variant, variants } from "./variants.js"
 
-/** Per task: 2 s measured after 0.5 s of warm-up; 10 tasks fit well within a minute. */
+/** Per task: 2 s measured after 0.5 s of warm-up; 11 tasks fit well within a minute. */
 const benchOptions = { time: 2000, warmupTime: 500, throws: true } as const
 
 /**

@@ -129,6 +129,7 @@ export const variants = (runtimes: Runtimes): ReadonlyArray<Variant> => {
     return { name, family: "effect", ours, runBatch: () => runPlain(program) }
   }
   const eventsProgram = batch(ourRetry)
+  const pipelineWithEventsProgram = batch(pipeline)
 
   return [
     effectBatch("bare effect", call, false),
@@ -139,6 +140,13 @@ export const variants = (runtimes: Runtimes): ReadonlyArray<Variant> => {
     effectBatch("Effect.timeout", effectTimeout as Effect.Effect<number>, false),
     {
       ...effectBatch("Resilience pipeline", pipeline as Effect.Effect<number>, true),
+      comparedWith: baselines.cockatielComposite
+    },
+    {
+      name: "Resilience pipeline + events",
+      family: "effect",
+      ours: true,
+      runBatch: () => runWithEvents(pipelineWithEventsProgram),
       comparedWith: baselines.cockatielComposite
     },
     {
