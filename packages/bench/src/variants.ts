@@ -79,6 +79,7 @@ export interface Runtimes {
   readonly dispose: () => Promise<void>
 }
 
+/** Builds the runtimes (and the pipeline) once, before anything is timed. */
 export const makeRuntimes = async (): Promise<Runtimes> => {
   const plain = ManagedRuntime.make(Layer.empty)
   const withEvents = ManagedRuntime.make(ResilienceEvent.layer())

@@ -5,6 +5,7 @@ import { Effect } from "effect"
 
 declare const callModel: Effect.Effect<string, ProviderError.ProviderError>
 
+/** Every policy alone, composed by hand in the pipeline's order. */
 export const program = Effect.gen(function*() {
   const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutive(5), breakDuration: "10 seconds" })
   const bulkhead = yield* Bulkhead.make({ maxConcurrent: 8, maxQueue: 32 })

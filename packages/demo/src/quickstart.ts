@@ -9,6 +9,7 @@ declare const callModel: (prompt: string) => Effect.Effect<string, ProviderError
 // 4 calls at most, 500 ms doubling to 30 s with full jitter, Retry-After honoured up to 60 s.
 const policy = Retry.policy({ maxAttempts: 4, key: "openai/gpt-4o" })
 
+/** A provider call retried by a policy, its decisions logged. */
 export const program = Effect.gen(function*() {
   // Optional: watch every decision the policy takes.
   yield* ResilienceEvent.listen((event) => Console.log(ResilienceEvent.format(event)))
@@ -17,6 +18,7 @@ export const program = Effect.gen(function*() {
 }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer()))
 
 // Errors that are not ProviderErrors: say which ones are worth another call.
+/** A classifier for errors that are not `ProviderError`s. */
 export const classifyFetchErrors = Classify.make((error: { readonly status: number }) =>
   error.status === 429 || error.status >= 500
     ? Classify.transient(error.status === 429 ? "RateLimited" : "ServerError")
@@ -24,6 +26,7 @@ export const classifyFetchErrors = Classify.make((error: { readonly status: numb
 )
 
 // The whole pipeline: rate limiter → deadline → retry (+ budget) → circuit breaker → bulkhead → attempt timeout.
+/** The same call through the whole pipeline. */
 export const withPipeline = Effect.gen(function*() {
   const resilience = yield* Resilience.Resilience
   return yield* resilience.run(callModel("Say hello"), { key: "openai/gpt-4o", tokens: 50 })

@@ -29,6 +29,7 @@ const validateLimits = (
   return { maxConcurrent: options.maxConcurrent, maxQueue }
 }
 
+/** `Bulkhead.make`: validates the options and builds one bulkhead. */
 export const make = (options: Bulkhead.Options): Effect.Effect<Bulkhead.Bulkhead, InvalidPolicyError> =>
   Effect.suspend(() => {
     const issues = new Issues()
@@ -39,6 +40,7 @@ export const make = (options: Bulkhead.Options): Effect.Effect<Bulkhead.Bulkhead
     return Effect.sync(() => new BulkheadImpl(key, limits, undefined))
   })
 
+/** `Bulkhead.keyed`: one bulkhead per key, made on demand, busy ones never dropped. */
 export const keyed = (options: Bulkhead.KeyedOptions): Effect.Effect<Bulkhead.Keyed, InvalidPolicyError> =>
   Effect.suspend(() => {
     const issues = new Issues()
@@ -205,6 +207,7 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
 // Protect
 // ---------------------------------------------------------------------------
 
+/** `Bulkhead.protect`: runs an effect in a slot, waiting in the queue or failing fast when full. */
 export const protect = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   bulkhead: Bulkhead.Bulkhead

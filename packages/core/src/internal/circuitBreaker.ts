@@ -137,6 +137,7 @@ const validateTrip = (issues: Issues, trip: CircuitBreaker.Trip): StateStore.Tri
   }
 }
 
+/** `CircuitBreaker.make`: validates the options and builds one breaker on the store in context. */
 export const make = <E>(
   options: CircuitBreaker.Options<E> = {}
 ): Effect.Effect<CircuitBreaker.CircuitBreaker<E>, InvalidPolicyError> => {
@@ -154,6 +155,7 @@ export const make = <E>(
   )
 }
 
+/** `CircuitBreaker.keyed`: one breaker per key, made on demand, sharing one changes hub. */
 export const keyed = <E>(
   options: CircuitBreaker.KeyedOptions<E> = {}
 ): Effect.Effect<CircuitBreaker.Keyed<E>, InvalidPolicyError> => {
@@ -388,6 +390,7 @@ const toEvent = (key: string, transition: StateStore.Transition): ResilienceEven
 // The error's message
 // ---------------------------------------------------------------------------
 
+/** The message of a `CircuitOpenError`: what happened and when to come back. */
 export const openMessage = (
   key: string,
   state: "Open" | "HalfOpen" | "Isolated",

@@ -44,6 +44,7 @@ const positive = (issues: Issues, path: string, input: unknown): void => {
   }
 }
 
+/** `RateLimiter.make`: validates the options and binds the buckets to a store. */
 export const make = (
   options: RateLimiter.Options
 ): Effect.Effect<RateLimiter.RateLimiter<any>, InvalidPolicyError> =>
@@ -232,6 +233,7 @@ const tokensCharged = (bucket: Bucket, cost: number): number => Math.min(cost, b
 // Protect
 // ---------------------------------------------------------------------------
 
+/** `RateLimiter.protect`: admits the call (waiting or failing fast), then runs it. */
 export const protect = <A, E, R, L>(
   self: Effect.Effect<A, E, R>,
   limiter: RateLimiter.RateLimiter<L>,
@@ -334,6 +336,7 @@ const refuse = (
 // Observe
 // ---------------------------------------------------------------------------
 
+/** `RateLimiter.observe`: makes the limiter stricter from what the provider reported. */
 export const observe = <L>(
   limiter: RateLimiter.RateLimiter<L>,
   observation: RateLimiter.Observation

@@ -22,6 +22,7 @@ import { LruMap } from "./lru.js"
 import * as configInternal from "./resilienceConfig.js"
 import * as timeoutInternal from "./timeout.js"
 
+/** Whether a `dual` was called data-first (its first argument is the effect). */
 export const isEffect = (u: unknown): boolean => Effect.isEffect(u)
 
 /**
@@ -78,11 +79,13 @@ const withDefaults = (config: unknown): unknown => {
 const isPlainObject = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
+/** Implements `Resilience.validate`, documented there. */
 export const validate = (config?: unknown): Effect.Effect<configInternal.Config, InvalidPolicyError> =>
   Effect.suspend(() =>
     Either.match(configInternal.decode(withDefaults(config)), { onLeft: Effect.fail, onRight: Effect.succeed })
   )
 
+/** Implements `Resilience.make`, documented there. */
 export const make = (
   config?: Resilience.Config,
   options?: Resilience.Options
@@ -219,6 +222,7 @@ export const make = (
     } satisfies Resilience.Service
   })
 
+/** Implements `Resilience.makeFromConfig`, documented there. */
 export const makeFromConfig = (
   config: Config.Config<Resilience.Config>,
   options?: Resilience.Options

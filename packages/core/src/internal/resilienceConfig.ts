@@ -64,6 +64,7 @@ const Backoff = Schema.Struct({
 /** `false` turns a policy off; omitting it keeps the default. */
 const orOff = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.Union(Schema.Literal(false), schema))
 
+/** The schema of a pipeline configuration: plain data in, durations decoded. */
 export const Config = Schema.Struct({
   retry: orOff(Schema.Struct({
     maxAttempts: Schema.optional(WholeNumber(1)),
@@ -112,7 +113,9 @@ export const Config = Schema.Struct({
   deadline: orOff(PositiveDuration)
 })
 
+/** A decoded configuration: durations as `Duration`s. */
 export type Config = typeof Config.Type
+/** A configuration as written (the schema's encoded side). */
 export type ConfigInput = typeof Config.Encoded
 
 const decodeConfig = Schema.decodeUnknownEither(Config, { errors: "all", onExcessProperty: "error" })

@@ -42,6 +42,7 @@ interface CompiledPolicy<E> extends Retry.Policy<E> {
   readonly firstSpanOptions: Tracer.SpanOptions
 }
 
+/** Implements `Retry.validate`, documented there. */
 export const validate = <E = unknown>(
   options: Retry.Options<E> = {}
 ): Either.Either<Retry.Policy<E>, InvalidPolicyError> => {
@@ -79,6 +80,7 @@ export const validate = <E = unknown>(
   }))
 }
 
+/** Implements `Retry.policy`, documented there. */
 export const policy = <E = unknown>(options?: Retry.Options<E>): Retry.Policy<E> =>
   Either.getOrThrowWith(validate(options), (error) => error)
 
@@ -178,6 +180,7 @@ interface Run<A, E, R> {
   readonly startedAt: number
 }
 
+/** Implements `Retry.retry`, documented there. */
 export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Policy<E>): Effect.Effect<A, E, R> => {
   const compiledPolicy = compiled(policy)
   const budget = compiledPolicy.budget

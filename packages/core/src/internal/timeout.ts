@@ -55,6 +55,7 @@ import { Issues } from "./validate.js"
 // interrupts any sweeper still sleeping when it closes, so no timer outlives
 // the program.
 
+/** Implements `Timeout.TypeId`, documented there. */
 export const TypeId: Timeout.TypeId = Symbol.for("@effect-resilience/core/Timeout") as Timeout.TypeId
 
 /** One attempt in flight: a node of its wheel's list, sorted by deadline. */
@@ -213,6 +214,7 @@ class TimeoutImpl implements Timeout.Timeout {
 // Construction
 // ---------------------------------------------------------------------------
 
+/** Implements `Timeout.validate`, documented there. */
 export const validate = (
   options: Timeout.Options
 ): Either.Either<{ after: Duration.Duration; key: string; timer: Timeout.Timer }, InvalidPolicyError> => {
@@ -232,6 +234,7 @@ export const validate = (
   return Either.right({ after, key, timer })
 }
 
+/** Implements `Timeout.make`, documented there. */
 export const make = (options: Timeout.Options): Effect.Effect<Timeout.Timeout, InvalidPolicyError, Scope.Scope> =>
   Effect.suspend(() => validate(options)).pipe(
     Effect.flatMap(({ after, key, timer }) =>
@@ -239,6 +242,7 @@ export const make = (options: Timeout.Options): Effect.Effect<Timeout.Timeout, I
     )
   )
 
+/** Implements `Timeout.inFlight`, documented there. */
 export const inFlight = (self: Timeout.Timeout): Effect.Effect<number> =>
   Effect.sync(() => (self as TimeoutImpl).inFlight)
 
@@ -246,6 +250,7 @@ export const inFlight = (self: Timeout.Timeout): Effect.Effect<number> =>
 // Protecting an attempt
 // ---------------------------------------------------------------------------
 
+/** Implements `Timeout.protect`, documented there. */
 export const protect = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   timeout: Timeout.Timeout

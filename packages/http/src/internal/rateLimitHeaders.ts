@@ -204,6 +204,7 @@ const parseRfc3339 = (value: string): number | undefined => {
 // Public parsers
 // ---------------------------------------------------------------------------
 
+/** Implements `RateLimitHeaders.parseRetryAfter`, documented there. */
 export const parseRetryAfter = (value: string, nowMillis: number): Option.Option<Duration.Duration> => {
   const text = clean(value)
   if (text === undefined) return Option.none()
@@ -234,6 +235,7 @@ const goUnits: Record<string, bigint> = {
 const goDuration = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/
 const goComponent = /(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/g
 
+/** Implements `RateLimitHeaders.parseResetDuration`, documented there. */
 export const parseResetDuration = (value: string): Option.Option<Duration.Duration> => {
   const text = clean(value)
   if (text === undefined) return Option.none()
@@ -328,9 +330,11 @@ const anthropicLimit = (get: Lookup, resource: string, nowMillis: number): Optio
     parseResetInstant(get(`anthropic-ratelimit-${resource}-reset`), nowMillis)
   )
 
+/** Implements `RateLimitHeaders.retryAfter`, documented there. */
 export const retryAfter = (headers: Headers.Headers, nowMillis: number): Option.Option<Duration.Duration> =>
   retryAfterOf(lookupOf(headers), nowMillis)
 
+/** Implements `RateLimitHeaders.parse`, documented there. */
 export const parse = (headers: Headers.Headers, nowMillis: number): RateLimitHeaders.Info => {
   const get = lookupOf(headers)
   return {
@@ -344,9 +348,11 @@ export const parse = (headers: Headers.Headers, nowMillis: number): RateLimitHea
   }
 }
 
+/** Implements `RateLimitHeaders.parseEffect`, documented there. */
 export const parseEffect = (headers: Headers.Headers): Effect.Effect<RateLimitHeaders.Info> =>
   Effect.map(Clock.currentTimeMillis, (now) => parse(headers, now))
 
+/** Implements `RateLimitHeaders.toObservation`, documented there. */
 export const toObservation = (info: RateLimitHeaders.Info): RateLimiter.Observation => {
   const observation: {
     remainingRequests?: number

@@ -1,13 +1,4 @@
-import {
-  Bulkhead,
-  CircuitBreaker,
-  Classify,
-  Deadline,
-  type PolicyError,
-  RateLimiter,
-  Resilience,
-  Timeout
-} from "@effect-resilience/core"
+import { Classify, type PolicyError, Resilience } from "@effect-resilience/core"
 import type * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
@@ -56,13 +47,10 @@ class FailedRequest implements Classify.Classifiable {
   }
 }
 
-export const isPolicyRejection = (u: unknown): u is Resilience.PolicyRejection =>
-  CircuitBreaker.isCircuitOpenError(u) ||
-  Bulkhead.isBulkheadRejectedError(u) ||
-  RateLimiter.isRateLimitedLocallyError(u) ||
-  Timeout.isAttemptTimeoutError(u) ||
-  Deadline.isDeadlineExceededError(u)
+/** Implements `ResilientHttpClient.isPolicyRejection`, documented there. */
+export const isPolicyRejection: (u: unknown) => u is Resilience.PolicyRejection = Resilience.isPolicyRejection
 
+/** Implements `ResilientHttpClient.rejection`, documented there. */
 export const rejection = (error: HttpClientError.HttpClientError): Option.Option<Resilience.PolicyRejection> =>
   error._tag === "RequestError" && isPolicyRejection(error.cause) ? Option.some(error.cause) : Option.none()
 
@@ -130,6 +118,7 @@ const rebuild = (failed: FailedStatus): HttpClientResponse.HttpClientResponse =>
 
 const isFailureStatus = (status: number): boolean => status >= 400 && status <= 599
 
+/** Implements `ResilientHttpClient.wrap`, documented there. */
 export const wrap = (
   client: HttpClient.HttpClient,
   resilience: Resilience.Service,
@@ -233,6 +222,7 @@ export const wrap = (
   })
 }
 
+/** Implements `ResilientHttpClient.make`, documented there. */
 export const make = (
   client: HttpClient.HttpClient,
   options?: ResilientHttpClient.Options
@@ -242,4 +232,5 @@ export const make = (
     (resilience) => wrap(client, resilience, options)
   )
 
+/** Tells whether a value is an `HttpClient` (to tell `wrap`'s two call shapes apart). */
 export const isHttpClient = (u: unknown): u is HttpClient.HttpClient => Predicate.hasProperty(u, HttpClient.TypeId)

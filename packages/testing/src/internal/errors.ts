@@ -30,11 +30,13 @@ export const kinds = {
   }
 >
 
+/** The kinds of provider error the kit can make. */
 export type Kind = keyof typeof kinds
 
 /** Every kind, in a fixed order: random draws map onto kinds in this order, whatever the order of a config's keys. */
 export const allKinds: ReadonlyArray<Kind> = Object.keys(kinds) as Array<Kind>
 
+/** Tells whether a string names a kind of provider error. */
 export const isKind = (u: unknown): u is Kind => typeof u === "string" && Object.prototype.hasOwnProperty.call(kinds, u)
 
 /**

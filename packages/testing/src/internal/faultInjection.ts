@@ -158,6 +158,7 @@ const checkLatency = (latency: FaultInjection.Latency, issues: Issues): LatencyM
   }
 }
 
+/** Implements `FaultInjection.make`, documented there. */
 export const make = (
   config: FaultInjection.Config = {}
 ): Effect.Effect<FaultInjection.Injector, PolicyError.InvalidPolicyError> =>

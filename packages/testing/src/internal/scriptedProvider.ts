@@ -39,6 +39,7 @@ const resolve = <A>(step: Step<A>, provider: string): Resolved<A> => {
 const after = <A, E>(delay: Duration.Duration, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
   Duration.isZero(delay) ? effect : Effect.zipRight(Effect.sleep(delay), effect)
 
+/** Implements `ScriptedProvider.make`, documented there. */
 export const make = <In = unknown, A = never>(
   script: ReadonlyArray<Step<A>>,
   options?: ScriptedProvider.Options
@@ -120,12 +121,14 @@ export const make = <In = unknown, A = never>(
 const decodeAfter = (options: { readonly after?: Duration.DurationInput | undefined } | undefined) =>
   options?.after === undefined ? Duration.zero : Duration.decode(options.after)
 
+/** Implements `ScriptedProvider.succeed`, documented there. */
 export const succeed = <A>(value: A, options?: { readonly after?: Duration.DurationInput | undefined }): Step<A> => ({
   _tag: "Succeed",
   value,
   after: decodeAfter(options)
 })
 
+/** Implements `ScriptedProvider.fail`, documented there. */
 export const fail = (
   error: ProviderError.ProviderError,
   options?: { readonly after?: Duration.DurationInput | undefined }
@@ -142,16 +145,22 @@ const failWith = (kind: errors.Kind) =>
   after: decodeAfter(options)
 })
 
+/** Implements `ScriptedProvider.rateLimited`, documented there. */
 export const rateLimited = failWith("rateLimited")
+/** Implements `ScriptedProvider.overloaded`, documented there. */
 export const overloaded = failWith("overloaded")
+/** Implements `ScriptedProvider.unavailable`, documented there. */
 export const unavailable = failWith("unavailable")
+/** Implements `ScriptedProvider.unauthorized`, documented there. */
 export const unauthorized: (options?: {
   readonly status?: number | undefined
   readonly after?: Duration.DurationInput | undefined
 }) => Step<never> = failWith("unauthorized")
 
+/** Implements `ScriptedProvider.hang`, documented there. */
 export const hang = (): Step<never> => ({ _tag: "Hang" })
 
+/** Implements `ScriptedProvider.streamParts`, documented there. */
 export const streamParts = <A>(parts: ReadonlyArray<A>, options?: ScriptedProvider.StreamPartsOptions): Step<A> => {
   const interval = options?.interval === undefined ? Duration.zero : Duration.decode(options.interval)
   if (options?.stallAfter !== undefined) {
