@@ -127,6 +127,12 @@ export interface RunOptions {
   readonly key?: string | undefined
   /** The tokens the call will cost, for the rate limiter's tokens per minute. Default 0. */
   readonly tokens?: number | undefined
+  /**
+   * `false` makes this call once, without retrying, while every other policy
+   * still applies: for a call that cannot be repeated (a request whose body
+   * is a stream). Default `true`.
+   */
+  readonly retry?: boolean | undefined
 }
 
 /**

@@ -224,3 +224,22 @@ describe("Resilience.isPolicyRejection", () => {
     expect(Resilience.isPolicyRejection(down)).toBe(false)
   })
 })
+
+describe("Resilience.run options", () => {
+  it.scoped("retry: false makes the call once, every other policy still applying", () =>
+    Effect.gen(function*() {
+      const resilience = yield* Resilience.make({
+        circuitBreaker: {
+          trip: { kind: "consecutive", threshold: 1 },
+          breakDuration: { base: "1 day", max: "1 day", jitter: "none" }
+        }
+      })
+      const provider = scripted<string, ProviderError.ProviderError>([{ fail: overloaded() }, { succeed: "ok" }])
+      const { exit } = yield* runVirtual(resilience.run(provider.call, { key: "once", retry: false }))
+      expect(provider.calls).toBe(1)
+      expect(Exit.isFailure(exit)).toBe(true)
+      // the failure still counted: the breaker is open
+      const refused = yield* Effect.exit(resilience.run(provider.call, { key: "once", retry: false }))
+      expect(Exit.isFailure(refused) && failureOf(refused)._tag).toBe("CircuitOpenError")
+    }))
+})

@@ -203,7 +203,7 @@ export const make = (
             : circuitBreakerInternal.protectMasked(breaker, step)
         })
       }
-      const policy = retryPolicy(key)
+      const policy = runOptions?.retry === false ? undefined : retryPolicy(key)
       if (policy !== undefined) call = Retry.retry(call, policy)
       if (deadline !== undefined) call = Deadline.within(call, { after: deadline, key })
       const limiterFor = limiter(key)

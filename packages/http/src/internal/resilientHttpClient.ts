@@ -4,7 +4,6 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -53,15 +52,6 @@ export const isPolicyRejection: (u: unknown) => u is Resilience.PolicyRejection 
 /** Implements `ResilientHttpClient.rejection`, documented there. */
 export const rejection = (error: HttpClientError.HttpClientError): Option.Option<Resilience.PolicyRejection> =>
   error._tag === "RequestError" && isPolicyRejection(error.cause) ? Option.some(error.cause) : Option.none()
-
-/**
- * A request whose body is a stream can be sent once only. The pipeline has no per-call switch for retrying
- * (see the report on `Resilience.RunOptions`), so its failures say "try again never": a transient verdict
- * keeps its reason (the breaker and the budget count it as what it was) with an infinite Retry-After, which
- * stops `Retry` at once, without waiting, because it exceeds any ceiling.
- */
-const once = (verdict: Classify.Verdict): Classify.Verdict =>
-  verdict._tag === "Transient" ? { ...verdict, retryAfter: Option.some(Duration.infinity) } : verdict
 
 // ---------------------------------------------------------------------------
 // Requests that cannot be sent
@@ -150,17 +140,16 @@ export const wrap = (
             if (Either.isLeft(body)) {
               // The body was lost mid-read: the status still says whether another request may pass.
               const verdict = HttpClassify.status(response.status, info)
-              return Effect.fail(new FailedRequest(body.left, replayable ? verdict : once(verdict)))
+              return Effect.fail(new FailedRequest(body.left, verdict))
             }
             const bytes = new Uint8Array(body.right)
-            let verdict = classifyResponse === undefined
+            const verdict = classifyResponse === undefined
               ? HttpClassify.status(response.status, info)
               : HttpClassify.response(
                 { status: response.status, headers: response.headers, body: decoder.decode(bytes) },
                 info,
                 classifyResponse
               )
-            if (!replayable) verdict = once(verdict)
             last = new FailedStatus(request, response, bytes, verdict)
             const failed = Effect.fail(last)
             return limited && response.status === 429 ? Effect.zipRight(observe(key, info), failed) : failed
@@ -188,7 +177,7 @@ export const wrap = (
           return Effect.matchEffect(send, {
             onFailure: (error) => {
               const verdict = HttpClassify.error(error)
-              return Effect.fail(new FailedRequest(error, replayable ? verdict : once(verdict)))
+              return Effect.fail(new FailedRequest(error, verdict))
             },
             onSuccess: (response) => {
               if (isFailureStatus(response.status)) return failedStatus(response)
@@ -202,7 +191,8 @@ export const wrap = (
         })
 
       return Effect.catchAll(
-        resilience.run(attempt, { key }),
+        // A request whose body is a stream can be sent once only: every policy but the retry applies.
+        resilience.run(attempt, { key, retry: replayable }),
         (failure): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
           if (failure instanceof FailedStatus) return Effect.succeed(rebuild(failure))
           if (failure instanceof FailedRequest) return Effect.fail(failure.error)
