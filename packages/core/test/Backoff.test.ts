@@ -95,7 +95,8 @@ describe("jitter laws", () => {
           expect(delays[n]).toBeGreaterThanOrEqual(0)
           expect(delays[n]).toBeLessThanOrEqual(d + slack(d))
         })
-      })
+      }),
+    { fastCheck: { numRuns: 40 } }
   )
 
   it.effect.prop(
@@ -111,7 +112,8 @@ describe("jitter laws", () => {
           expect(delays[n]).toBeGreaterThanOrEqual(d / 2 - slack(d))
           expect(delays[n]).toBeLessThanOrEqual(d)
         })
-      })
+      }),
+    { fastCheck: { numRuns: 40 } }
   )
 
   it.effect.prop(
@@ -130,7 +132,8 @@ describe("jitter laws", () => {
           expect(delays[n]).toBeGreaterThanOrEqual(Math.max(0, d * (1 - ratio)) - slack(d))
           expect(delays[n]).toBeLessThanOrEqual(d * (1 + ratio) + slack(d))
         })
-      })
+      }),
+    { fastCheck: { numRuns: 40 } }
   )
 
   it.effect.prop(
@@ -146,7 +149,8 @@ describe("jitter laws", () => {
           expect(delays[n]).toBeGreaterThanOrEqual(d - slack(d))
           expect(delays[n]).toBeLessThanOrEqual(d + amount + slack(d))
         })
-      })
+      }),
+    { fastCheck: { numRuns: 40 } }
   )
 
   it.effect.prop(
@@ -162,7 +166,8 @@ describe("jitter laws", () => {
           expect(delay).toBeGreaterThanOrEqual(base)
           expect(delay).toBeLessThanOrEqual(max)
         }
-      })
+      }),
+    { fastCheck: { numRuns: 40 } }
   )
 
   it.effect.prop(
@@ -189,7 +194,8 @@ describe("jitter laws", () => {
           expect(delay).toBeGreaterThanOrEqual(0)
           expect(delay).toBeLessThanOrEqual(max)
         }
-      })
+      }),
+    { fastCheck: { numRuns: 40 } }
   )
 
   it.effect("decorrelated delays depend on the previous one: min(cap, random(base, 3 * prev))", () =>

@@ -87,9 +87,9 @@ describe("RetryBudget.ratio", () => {
         backoff: { base: "100 millis", max: "1 second", jitter: "none" },
         budget
       })
-      // 20 requests per second for 25 s
-      const amplification = yield* traffic({ requests: 500, spacingMillis: 50, policy, healthy: () => false })
-      // ratio 0.1, plus 0.2 retries per second (5 / 500 = 0.01), plus the first window's allowance
+      // 20 requests per second for 15 s
+      const amplification = yield* traffic({ requests: 300, spacingMillis: 50, policy, healthy: () => false })
+      // ratio 0.1, plus 0.2 retries per second (3 / 300 = 0.01), plus the first window's allowance
       expect(amplification).toBeLessThanOrEqual(1 + 0.1 + 0.01 + 0.01)
       expect(amplification).toBeGreaterThan(1.05)
     }))
