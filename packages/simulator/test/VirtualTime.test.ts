@@ -1,0 +1,68 @@
+import { VirtualTime } from "@effect-resilience/simulator"
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Duration, Effect, Exit, Fiber } from "effect"
+
+describe("VirtualTime", () => {
+  it("wakes chained sleeps at their exact instants", () => {
+    const result = VirtualTime.runSync(Effect.gen(function*() {
+      const instants: Array<number> = []
+      for (const ms of [100, 250, 0, 1000]) {
+        yield* Effect.sleep(Duration.millis(ms))
+        instants.push(yield* Clock.currentTimeMillis)
+      }
+      return instants
+    }))
+    assert.deepStrictEqual(result.exit, Exit.succeed([100, 350, 350, 1350]))
+    assert.strictEqual(Duration.toMillis(result.elapsed), 1350)
+  })
+
+  it("wakes concurrent fibers in wake-time order, ties in insertion order", () => {
+    const result = VirtualTime.runSync(Effect.gen(function*() {
+      const order: Array<string> = []
+      const sleeper = (name: string, ms: number) =>
+        Effect.sleep(Duration.millis(ms)).pipe(
+          Effect.zipRight(Clock.currentTimeMillis),
+          Effect.map((now) => order.push(`${name}@${now}`))
+        )
+      yield* Effect.all([sleeper("a", 300), sleeper("b", 100), sleeper("c", 300), sleeper("d", 200)], {
+        concurrency: "unbounded"
+      })
+      return order
+    }))
+    assert.deepStrictEqual(result.exit, Exit.succeed(["b@100", "d@200", "a@300", "c@300"]))
+  })
+
+  it("interrupting a sleeping fiber cancels its timer", () => {
+    const result = VirtualTime.runSync(Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.sleep("1 hour"))
+      yield* Effect.sleep("1 second")
+      yield* Fiber.interrupt(fiber)
+      return yield* Clock.currentTimeMillis
+    }))
+    assert.deepStrictEqual(result.exit, Exit.succeed(1000))
+    assert.strictEqual(Duration.toMillis(result.elapsed), 1000)
+    assert.strictEqual(result.wakeUps, 1)
+  })
+
+  it("stops at the horizon and interrupts the workload", () => {
+    const result = VirtualTime.runSync(Effect.forever(Effect.sleep("1 second")), { horizon: "10 seconds" })
+    assert.strictEqual(result.exit, undefined)
+    assert.strictEqual(Duration.toMillis(result.elapsed), 10_000)
+  })
+
+  it("runs 10,000 concurrent fibers sleeping twice each in under two seconds of real time", () => {
+    const started = performance.now()
+    const result = VirtualTime.runSync(
+      Effect.forEach(
+        Array.from({ length: 10_000 }, (_, i) => i),
+        (i) => Effect.sleep(Duration.millis(i % 977)).pipe(Effect.zipRight(Effect.sleep("1 minute"))),
+        { concurrency: "unbounded", discard: true }
+      )
+    )
+    const real = performance.now() - started
+    assert.isTrue(result.exit !== undefined && Exit.isSuccess(result.exit))
+    assert.strictEqual(Duration.toMillis(result.elapsed), 976 + 60_000)
+    assert.strictEqual(result.wakeUps, 20_000)
+    assert.isBelow(real, 2000)
+  })
+})
