@@ -4,6 +4,9 @@ import { defineConfig } from "vitest/config"
 // (vitest 3.2 replaces the former `vitest.workspace.ts` with `test.projects`.)
 export default defineConfig({
   test: {
-    projects: ["packages/*/vitest.config.ts"]
+    projects: ["packages/*/vitest.config.ts"],
+    // vitest uses cores - 1 workers by default: one, on the 2-core CI machine.
+    maxWorkers: 2,
+    minWorkers: 1
   }
 })
