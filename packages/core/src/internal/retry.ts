@@ -4,8 +4,6 @@ import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type * as Metric from "effect/Metric"
-import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
@@ -18,6 +16,7 @@ import * as ResilienceEvent from "../ResilienceEvent.js"
 import * as ResilienceMetrics from "../ResilienceMetrics.js"
 import type * as Retry from "../Retry.js"
 import * as RetryBudget from "../RetryBudget.js"
+import * as metrics from "./metrics.js"
 import * as scheduleStep from "./schedule.js"
 import { Issues } from "./validate.js"
 
@@ -116,34 +115,34 @@ const validateBackoff = (
 }
 
 const compile = <E>(policy: Retry.Policy<E>): CompiledPolicy<E> => {
-  // `Metric.tagged` builds a new label array on every update, which misses effect's hook cache and costs
-  // a registry lookup per call (~2.5 µs). Updating the base metric with label arrays made once per policy
-  // hits the cache. (Labels set with `Effect.tagMetrics` are therefore not added to these metrics.)
-  const key = MetricLabel.make("resilience.key", policy.key)
-  const labels = (name: string, value: string) => [key, MetricLabel.make(name, value)]
-  const increment = (metric: Metric.Metric.Counter<number>, tags: ReadonlyArray<MetricLabel.MetricLabel>) =>
-    Effect.sync(() => metric.unsafeUpdate(1, tags))
-  const delayLabels = {
-    Backoff: labels("resilience.basis", "Backoff"),
-    RetryAfter: labels("resilience.basis", "RetryAfter")
+  // Metrics bound to this policy's labels once (see `internal/metrics.ts` for why not `Metric.tagged`).
+  const keyed = { "resilience.key": policy.key }
+  const countSuccess = metrics.bind(ResilienceMetrics.attempts, { ...keyed, "resilience.outcome": "success" })
+  const countTransient = metrics.bind(ResilienceMetrics.attempts, { ...keyed, "resilience.outcome": "transient" })
+  const countPermanent = metrics.bind(ResilienceMetrics.attempts, { ...keyed, "resilience.outcome": "permanent" })
+  const recordDelay = {
+    Backoff: metrics.bind(ResilienceMetrics.retryDelay, { ...keyed, "resilience.basis": "Backoff" }),
+    RetryAfter: metrics.bind(ResilienceMetrics.retryDelay, { ...keyed, "resilience.basis": "RetryAfter" })
   }
-  const exhausted = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
-  const successLabels = labels("resilience.outcome", "success")
-  const countSuccess = () => ResilienceMetrics.attempts.unsafeUpdate(1, successLabels)
+  const countExhausted = new Map<string, (count: number) => void>()
   return {
     ...policy,
     metrics: {
-      success: Effect.sync(countSuccess),
-      countSuccess,
-      transient: increment(ResilienceMetrics.attempts, labels("resilience.outcome", "transient")),
-      permanent: increment(ResilienceMetrics.attempts, labels("resilience.outcome", "permanent")),
-      delay: (basis, millis) =>
-        Effect.sync(() => ResilienceMetrics.retryDelay.unsafeUpdate(millis, delayLabels[basis])),
+      success: Effect.sync(() => countSuccess(1)),
+      countSuccess: () => countSuccess(1),
+      transient: Effect.sync(() => countTransient(1)),
+      permanent: Effect.sync(() => countPermanent(1)),
+      delay: (basis, millis) => Effect.sync(() => recordDelay[basis](millis)),
       exhausted: (why) =>
         Effect.sync(() => {
-          let tags = exhausted.get(why)
-          if (tags === undefined) exhausted.set(why, tags = labels("resilience.why", why))
-          ResilienceMetrics.retriesExhausted.unsafeUpdate(1, tags)
+          let count = countExhausted.get(why)
+          if (count === undefined) {
+            countExhausted.set(
+              why,
+              count = metrics.bind(ResilienceMetrics.retriesExhausted, { ...keyed, "resilience.why": why })
+            )
+          }
+          count(1)
         })
     },
     firstSpanOptions: spanOptions(policy.key, 1)
