@@ -161,6 +161,51 @@ export type ResilienceEvent = Data.TaggedEnum<{
     readonly at: number
     readonly elapsed: Duration.Duration
   }
+  /** The shared state store (`store` names it, e.g. `"redis"`) failed; policies use local state until it is back. */
+  StoreDegraded: { readonly store: string; readonly at: number; readonly reason: string }
+  /** The shared state store answers again after `downFor`; policies use it again. */
+  StoreRecovered: { readonly store: string; readonly at: number; readonly downFor: Duration.Duration }
+  /**
+   * The fallback `key` moved past its step `step` (`index` from 0): without calling it (`BreakerOpen`: its
+   * breaker is open; `ContextWindow`: its context window is not larger than that of a step that failed with
+   * `ContextLengthExceeded`), or after it failed with the reason `why`.
+   */
+  StepSkipped: {
+    readonly key: string
+    readonly at: number
+    readonly step: string
+    readonly index: number
+    readonly why: "BreakerOpen" | "ContextWindow" | ProviderError.TransientReason | ProviderError.PermanentReason
+  }
+  /** A step other than the first (`index` from 0) served the fallback `key`; `skipped` lists the steps passed over. */
+  FallbackUsed: {
+    readonly key: string
+    readonly at: number
+    readonly servedBy: string
+    readonly index: number
+    readonly skipped: ReadonlyArray<{
+      readonly step: string
+      readonly why: "BreakerOpen" | "ContextWindow" | ProviderError.TransientReason | ProviderError.PermanentReason
+    }>
+  }
+  /**
+   * A hedge call started `delay` after the primary call: `basis` says whether the fixed delay or the observed
+   * latency percentile set it, or whether the primary failed first.
+   */
+  HedgeStarted: {
+    readonly key: string
+    readonly at: number
+    readonly delay: Duration.Duration
+    readonly basis: "Fixed" | "Percentile" | "PrimaryFailed"
+  }
+  /** The retry budget refused a hedge: the primary call goes on alone. */
+  HedgeDenied: { readonly key: string; readonly at: number }
+  /** A hedged call ended: `winner` is the call whose result the caller got (`Neither` when both failed). */
+  HedgeSettled: {
+    readonly key: string
+    readonly at: number
+    readonly winner: "Primary" | "Hedge" | "Neither"
+  }
 }>
 
 const constructors = Data.taggedEnum<ResilienceEvent>()
@@ -367,6 +412,105 @@ export const AttemptTimedOut = constructors.AttemptTimedOut
 export const DeadlineExceeded = constructors.DeadlineExceeded
 
 /**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.StoreDegraded({ store: "redis", at: 0, reason: "connect ECONNREFUSED" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const StoreDegraded = constructors.StoreDegraded
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Duration } from "effect"
+ *
+ * const event = ResilienceEvent.StoreRecovered({ store: "redis", at: 12_000, downFor: Duration.seconds(12) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const StoreRecovered = constructors.StoreRecovered
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.StepSkipped({ key: "chat", at: 0, step: "openai/gpt-4o", index: 0, why: "Overloaded" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const StepSkipped = constructors.StepSkipped
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.FallbackUsed({
+ *   key: "chat",
+ *   at: 1_500,
+ *   servedBy: "anthropic/claude-sonnet-4",
+ *   index: 1,
+ *   skipped: [{ step: "openai/gpt-4o", why: "Overloaded" }]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const FallbackUsed = constructors.FallbackUsed
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ * import { Duration } from "effect"
+ *
+ * const event = ResilienceEvent.HedgeStarted({ key: "openai", at: 250, delay: Duration.millis(250), basis: "Fixed" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const HedgeStarted = constructors.HedgeStarted
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.HedgeDenied({ key: "openai", at: 250 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const HedgeDenied = constructors.HedgeDenied
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.HedgeSettled({ key: "openai", at: 400, winner: "Hedge" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const HedgeSettled = constructors.HedgeSettled
+
+/**
  * A guard for one kind of event.
  *
  * @example
@@ -402,7 +546,14 @@ export const $is = constructors.$is
  *   BudgetExhausted: () => true,
  *   RateLimited: () => false,
  *   AttemptTimedOut: () => false,
- *   DeadlineExceeded: () => true
+ *   DeadlineExceeded: () => true,
+ *   StoreDegraded: () => false,
+ *   StoreRecovered: () => false,
+ *   StepSkipped: () => false,
+ *   FallbackUsed: () => false,
+ *   HedgeStarted: () => false,
+ *   HedgeDenied: () => false,
+ *   HedgeSettled: () => false
  * })
  * ```
  *
@@ -453,7 +604,18 @@ export const format: (event: ResilienceEvent) => string = $match({
   BudgetExhausted: (e) => `[${e.key}] retry budget exhausted after attempt ${e.attempt}`,
   RateLimited: (e) => `[${e.key}] rate limiter holds the call for ${formatMillis(e.wait)} (${e.tokens} tokens)`,
   AttemptTimedOut: (e) => `[${e.key}] attempt timed out after ${formatMillis(e.after)}`,
-  DeadlineExceeded: (e) => `[${e.key}] deadline exceeded after ${formatMillis(e.elapsed)}`
+  DeadlineExceeded: (e) => `[${e.key}] deadline exceeded after ${formatMillis(e.elapsed)}`,
+  StoreDegraded: (e) => `[${e.store}] state store degraded, using local state: ${e.reason}`,
+  StoreRecovered: (e) => `[${e.store}] state store recovered after ${formatMillis(e.downFor)}`,
+  StepSkipped: (e) => `[${e.key}] skipped ${e.step}: ${e.why}`,
+  FallbackUsed: (e) =>
+    `[${e.key}] served by ${e.servedBy} after ${e.skipped.map((s) => `${s.step} (${s.why})`).join(", ")}`,
+  HedgeStarted: (e) =>
+    `[${e.key}] hedge started after ${formatMillis(e.delay)} (${
+      e.basis === "PrimaryFailed" ? "primary failed" : e.basis === "Percentile" ? "latency percentile" : "fixed delay"
+    })`,
+  HedgeDenied: (e) => `[${e.key}] hedge denied by the retry budget`,
+  HedgeSettled: (e) => `[${e.key}] hedged call settled: ${e.winner === "Neither" ? "both failed" : `${e.winner} won`}`
 })
 
 const formatMillis = (duration: Duration.Duration): string => {

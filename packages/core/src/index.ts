@@ -34,6 +34,20 @@ export * as Classify from "./Classify.js"
 export * as Deadline from "./Deadline.js"
 
 /**
+ * Fallback: an ordered list of providers or models, each under its own policy; the first that serves the call wins.
+ *
+ * @since 0.1.0
+ */
+export * as Fallback from "./Fallback.js"
+
+/**
+ * Hedge: a second call started when the first is slow; the first success wins, the other is interrupted.
+ *
+ * @since 0.1.0
+ */
+export * as Hedge from "./Hedge.js"
+
+/**
  * The error for a policy built from invalid options.
  *
  * @since 0.1.0
