@@ -1,0 +1,212 @@
+import { Classify, type PolicyError, Resilience } from "@effect-resilience/core"
+import * as AiError from "@effect/ai/AiError"
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Prompt from "@effect/ai/Prompt"
+import * as Response from "@effect/ai/Response"
+import * as Tokenizer from "@effect/ai/Tokenizer"
+import type * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { Span } from "effect/Tracer"
+import * as AiClassify from "../AiClassify.js"
+import type * as ResilientLanguageModel from "../ResilientLanguageModel.js"
+import * as StreamGuard from "../StreamGuard.js"
+
+const moduleName = "ResilientLanguageModel"
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/** Implements `ResilientLanguageModel.toAiError`, documented there. */
+export const toAiError = (method: string) => (error: unknown): AiError.AiError =>
+  AiError.isAiError(error) ? error : new AiError.UnknownError({
+    module: moduleName,
+    method,
+    // The messages of this library's errors name keys, reasons and durations, never a credential.
+    description: error instanceof Error ? error.message : "the call failed in the resilience layer",
+    cause: error
+  })
+
+/** Implements `ResilientLanguageModel.rejection`, documented there. */
+export const rejection = (error: AiError.AiError): Option.Option<Resilience.PolicyRejection> =>
+  error._tag === "UnknownError" && Resilience.isPolicyRejection(error.cause) ? Option.some(error.cause) : Option.none()
+
+/** Implements `ResilientLanguageModel.interruption`, documented there. */
+export const interruption = (error: AiError.AiError): Option.Option<StreamGuard.StreamInterruptedError> =>
+  error._tag === "UnknownError" && StreamGuard.isStreamInterruptedError(error.cause)
+    ? Option.some(error.cause)
+    : Option.none()
+
+// ---------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------
+
+const jsonLength = (u: unknown): number => {
+  try {
+    return JSON.stringify(u)?.length ?? 0
+  } catch {
+    return 0
+  }
+}
+
+/** Implements `ResilientLanguageModel.estimateTokens`, documented there. */
+export const estimateTokens = (prompt: Prompt.Prompt): number => {
+  let chars = 0
+  for (const message of prompt.content) {
+    if (typeof message.content === "string") {
+      chars += message.content.length
+      continue
+    }
+    for (const part of message.content as ReadonlyArray<Prompt.Part>) {
+      switch (part.type) {
+        case "text":
+        case "reasoning":
+          chars += part.text.length
+          break
+        case "tool-call":
+          chars += jsonLength(part.params)
+          break
+        case "tool-result":
+          chars += jsonLength(part.result)
+          break
+      }
+    }
+  }
+  return Math.ceil(chars / 4)
+}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+/** A toolkit for the inner call: its tools' schemas only, since the inner call never runs a handler. */
+const toolkitOf = (tools: ReadonlyArray<Tool.Any>): Toolkit.WithHandler<any> | undefined =>
+  tools.length === 0 ? undefined : {
+    tools: Object.fromEntries(tools.map((tool) => [tool.name, tool])),
+    handle: () => Effect.dieMessage("ResilientLanguageModel: the inner model must not run tool handlers")
+  }
+
+const malformed = (method: string) => (error: ParseResult.ParseError) =>
+  AiError.MalformedOutput.fromParseError({ module: moduleName, method, error })
+
+const splitKey = (key: string): readonly [string, string | undefined] => {
+  const slash = key.indexOf("/")
+  return slash < 0 ? [key, undefined] : [key.slice(0, slash), key.slice(slash + 1)]
+}
+
+/** Implements `ResilientLanguageModel.wrap`, documented there. */
+export const wrap = (
+  inner: LanguageModel.Service,
+  resilience: Resilience.Service,
+  options: ResilientLanguageModel.WrapOptions
+): Effect.Effect<LanguageModel.Service> =>
+  Effect.gen(function*() {
+    const key = options.key
+    const [keySystem, keyModel] = splitKey(key)
+    const system = options.provider ?? keySystem
+    const model = options.model ?? keyModel
+    const tokenizerAtBuild = yield* Effect.serviceOption(Tokenizer.Tokenizer)
+
+    const annotate = (span: Span): void => {
+      span.attribute("gen_ai.system", system)
+      if (model !== undefined) span.attribute("gen_ai.request.model", model)
+      span.attribute("resilience.key", key)
+    }
+
+    const tokensOf = (prompt: Prompt.Prompt): Effect.Effect<number> => {
+      if (options.estimateTokens === false) return Effect.succeed(0)
+      if (options.estimateTokens !== undefined) {
+        const estimate = options.estimateTokens
+        return Effect.sync(() => estimate(prompt))
+      }
+      return Effect.flatMap(Effect.serviceOption(Tokenizer.Tokenizer), (atCall) => {
+        const tokenizer = Option.orElse(atCall, () => tokenizerAtBuild)
+        return Option.isNone(tokenizer)
+          ? Effect.sync(() => estimateTokens(prompt))
+          : Effect.orElse(
+            Effect.map(tokenizer.value.tokenize(prompt), (tokens) => tokens.length),
+            () => Effect.sync(() => estimateTokens(prompt))
+          )
+      })
+    }
+
+    const request = (providerOptions: LanguageModel.ProviderOptions, toolkit: Toolkit.WithHandler<any> | undefined) =>
+      toolkit === undefined
+        ? { prompt: providerOptions.prompt }
+        : {
+          prompt: providerOptions.prompt,
+          toolkit,
+          toolChoice: providerOptions.toolChoice,
+          // The outer service resolves the tool calls, once, after the (possibly retried) provider call.
+          disableToolCallResolution: true as const
+        }
+
+    const generateText = (
+      providerOptions: LanguageModel.ProviderOptions
+    ): Effect.Effect<Array<Response.PartEncoded>, AiError.AiError> =>
+      Effect.gen(function*() {
+        annotate(providerOptions.span)
+        const toolkit = toolkitOf(providerOptions.tools)
+        const format = providerOptions.responseFormat
+        const call: Effect.Effect<LanguageModel.GenerateTextResponse<any>, AiError.AiError> = format.type === "json"
+          ? (inner.generateObject as any)({
+            ...request(providerOptions, toolkit),
+            schema: format.schema,
+            objectName: format.objectName
+          })
+          : (inner.generateText as any)(request(providerOptions, toolkit))
+        const tokens = yield* tokensOf(providerOptions.prompt)
+        const response = yield* Effect.mapError(resilience.run(call, { key, tokens }), toAiError("generateText"))
+        const encode = Schema.encode(Schema.Array(Response.Part(toolkit ?? Toolkit.empty)))
+        return yield* Effect.mapError(encode(response.content), malformed("generateText")) as Effect.Effect<
+          Array<Response.PartEncoded>,
+          AiError.AiError
+        >
+      })
+
+    const streamText = (
+      providerOptions: LanguageModel.ProviderOptions
+    ): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> =>
+      Stream.unwrap(Effect.gen(function*() {
+        annotate(providerOptions.span)
+        const toolkit = toolkitOf(providerOptions.tools)
+        const parts: Stream.Stream<Response.StreamPart<any>, AiError.AiError> = (inner.streamText as any)(
+          request(providerOptions, toolkit)
+        )
+        const tokens = yield* tokensOf(providerOptions.prompt)
+        const encode = Schema.encode(Schema.ChunkFromSelf(Response.StreamPart(toolkit ?? Toolkit.empty)))
+        return StreamGuard.guard(parts, {
+          ...options.stream,
+          run: (attempt) => resilience.run(attempt, { key, tokens })
+        }).pipe(
+          Stream.mapError(toAiError("streamText")),
+          Stream.mapChunksEffect((chunk) => Effect.mapError(encode(chunk), malformed("streamText")))
+        )
+      }))
+
+    return yield* LanguageModel.make({ generateText, streamText })
+  })
+
+/** The pipeline's classifier: `AiError`s and in-stream error parts by `AiClassify`, the rest by `Classify.standard`. */
+export const classifier = (options?: ResilientLanguageModel.Options["classify"]): Classify.Classifier<unknown> =>
+  Classify.orElse(AiClassify.rule(options), Classify.standard)
+
+/** Implements `ResilientLanguageModel.make`, documented there. */
+export const make = (
+  options: ResilientLanguageModel.Options
+): Effect.Effect<
+  LanguageModel.Service,
+  PolicyError.InvalidPolicyError,
+  LanguageModel.LanguageModel | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const inner = yield* LanguageModel.LanguageModel
+    const resilience = yield* Resilience.make(options.resilience, { classify: classifier(options.classify) })
+    return yield* wrap(inner, resilience, options)
+  })
