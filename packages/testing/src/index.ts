@@ -1,4 +1,11 @@
 /**
+ * FakeLlmServer: a real loopback HTTP server speaking the OpenAI and Anthropic APIs, answering from a script.
+ *
+ * @since 0.1.0
+ */
+export * as FakeLlmServer from "./FakeLlmServer.js"
+
+/**
  * FaultInjection: chaos for any effect (error rates, latency, outages, rate limits), reproducible by seed.
  *
  * @since 0.1.0
