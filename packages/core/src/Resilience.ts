@@ -44,7 +44,9 @@ import * as Timeout from "./Timeout.js"
 /**
  * A pipeline's configuration as plain data. Durations are numbers of
  * milliseconds or text (`"500 millis"`, `"2 seconds"`). Every field is
- * optional; `false` turns a policy off.
+ * optional; `false` turns a policy off. A backoff's `jitter` is `"none"`,
+ * `"full"` (the default), `"equal"`, `"decorrelated"` or `"proportional"`
+ * (±`jitterRatio`, 0.25 when omitted).
  *
  * @example
  * ```ts
@@ -58,6 +60,11 @@ import * as Timeout from "./Timeout.js"
  *   rateLimiter: { requestsPerMinute: 500, tokensPerMinute: 200_000 },
  *   attemptTimeout: "2 minutes",
  *   deadline: false
+ * }
+ *
+ * // Delays within ±10 % of 1 s, 2 s, 4 s ...
+ * const proportional: Resilience.Config = {
+ *   retry: { backoff: { base: "1 second", max: "8 seconds", jitter: "proportional", jitterRatio: 0.1 } }
  * }
  * ```
  *

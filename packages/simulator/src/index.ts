@@ -6,8 +6,15 @@
 export * as Simulator from "./Simulator.js"
 
 /**
- * A discrete-event virtual-time engine for running effects at simulation speed.
+ * Marc Brooker's optimistic-concurrency contention experiment (AWS, 2015), run with the library's `Backoff` schedules.
  *
  * @since 0.1.0
  */
-export * as VirtualTime from "./VirtualTime.js"
+export * as Contention from "./Contention.js"
+
+/**
+ * The simulator's engine: a discrete-event runtime (virtual `Clock` + drained `Scheduler`) that runs effects at simulation speed.
+ *
+ * @since 0.1.0
+ */
+export * as VirtualRuntime from "./VirtualRuntime.js"

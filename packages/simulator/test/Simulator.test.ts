@@ -1,26 +1,73 @@
-import { Simulator } from "@effect-resilience/simulator"
+import { Backoff, Resilience, SeededRandom } from "@effect-resilience/core"
 import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import * as Contention from "../src/Contention.js"
+import * as Simulator from "../src/Simulator.js"
+
+/** Checks that every tag opened is closed in order (self-closing tags aside) and returns the tag names seen. */
+const balancedTags = (svg: string): Array<string> => {
+  const stack: Array<string> = []
+  const seen: Array<string> = []
+  for (const match of svg.matchAll(/<(\/?)([a-zA-Z]+)[^>]*?(\/?)>/g)) {
+    const [, closing, name, selfClosing] = match
+    if (closing === "/") {
+      assert.strictEqual(stack.pop(), name, `unbalanced </${name}>`)
+    } else {
+      seen.push(name!)
+      if (selfClosing !== "/") stack.push(name!)
+    }
+  }
+  assert.deepStrictEqual(stack, [])
+  return seen
+}
 
 describe("Simulator", () => {
-  it("gives byte-identical reports for the same seed", () => {
+  it("gives byte-identical tables and charts for the same seed", () => {
     const scenario: Simulator.Scenario = {
       name: "random 503s",
       provider: { errorRate: 0.2, requestsPerMinute: 600, latency: 50 },
-      requests: 200,
+      requests: 100,
       seed: 42
     }
-    const report = () => Simulator.table(Simulator.policies.map((policy) => Simulator.run(scenario, policy)))
-    assert.strictEqual(report(), report())
+    const first = Simulator.report(scenario, Simulator.policies)
+    const second = Simulator.report(scenario, Simulator.policies)
+    assert.strictEqual(first.markdown, second.markdown)
+    assert.deepStrictEqual(first.charts, second.charts)
+    const errorsOnly: Simulator.Scenario = { name: "503s", provider: { errorRate: 0.2 }, requests: 100, seed: 42 }
+    assert.notStrictEqual(
+      Simulator.run({ ...errorsOnly, seed: 43 }, Simulator.policies[0]!).successRate,
+      Simulator.run(errorsOnly, Simulator.policies[0]!).successRate,
+      "a different seed draws different 503s"
+    )
+    const contention = Simulator.contentionReport({ clients: [20], runs: 2 })
+    const again = Simulator.contentionReport({ clients: [20], runs: 2 })
+    assert.strictEqual(contention.markdown, again.markdown)
+    assert.deepStrictEqual(contention.charts, again.charts)
   })
 
   it("sends exactly one call per request and succeeds every request when the provider has no faults", () => {
-    const scenario: Simulator.Scenario = { name: "calm", provider: { latency: 100 }, requests: 100 }
-    for (const policy of Simulator.policies) {
-      const metrics = Simulator.run(scenario, policy)
-      assert.strictEqual(metrics.successRate, 1, policy.name)
-      assert.strictEqual(metrics.amplification, 1, policy.name)
-      assert.strictEqual(metrics.wastedCalls, 0, policy.name)
+    const open: Simulator.Scenario = { name: "calm", provider: { latency: 100 }, requests: 100 }
+    const closed: Simulator.Scenario = { ...open, closedLoop: { clients: 10 } }
+    for (const scenario of [open, closed]) {
+      for (const policy of Simulator.policies) {
+        const metrics = Simulator.run(scenario, policy)
+        assert.strictEqual(metrics.successRate, 1, policy.name)
+        assert.strictEqual(metrics.amplification, 1, policy.name)
+        assert.strictEqual(metrics.wastedCalls, 0, policy.name)
+        assert.strictEqual(metrics.rejectedLocally, 0, policy.name)
+      }
     }
+  })
+
+  it("closed-loop clients issue their next request when the previous one completes", () => {
+    const metrics = Simulator.run(
+      { name: "closed", provider: { latency: 100 }, requests: 100, closedLoop: { clients: 10, thinkTime: 50 } },
+      Simulator.policies[0]!
+    )
+    // 10 rounds of 10 requests, each 100 ms, 50 ms of think time between a client's requests.
+    assert.strictEqual(Duration.toMillis(metrics.completion), 9 * 150 + 100)
+    assert.strictEqual(Duration.toMillis(metrics.p99), 100)
+    assert.deepStrictEqual(metrics.trace.calls.slice(8, 12).map((call) => call.at), [0, 0, 150, 150])
   })
 
   it("keeps a 600 RPM burst within the provider's limit with the shared adaptive limiter", () => {
@@ -30,5 +77,100 @@ describe("Simulator", () => {
     )
     assert.strictEqual(metrics.successRate, 1)
     assert.strictEqual(metrics.wastedCalls, 0)
+    assert.strictEqual(metrics.earlyRetries, 0)
+  })
+
+  it("counts calls during an outage and the time to recover after it", () => {
+    const metrics = Simulator.run(
+      {
+        name: "outage",
+        provider: { outages: [{ start: 0, end: 1_000 }], latency: 100 },
+        requests: 30,
+        arrivalsPerSecond: 10
+      },
+      Simulator.policies[0]!
+    )
+    // Arrivals every 100 ms: the 10 in [0, 1000) fail, the one at 1000 ms succeeds at once.
+    assert.strictEqual(metrics.outageCalls, 10)
+    assert.strictEqual(metrics.successRate, 20 / 30)
+    assert.strictEqual(Duration.toMillis(metrics.recovery!), 0)
+  })
+
+  it("the OpenAI-SDK-like policy waits 0.5 s · 2ⁿ × random [0.75, 1] through proportional jitter", () => {
+    const policy = Simulator.policies.find((policy) => policy.name === "openai-sdk-like")!
+    const config = Effect.runSync(Resilience.validate(policy.config))
+    assert.isTrue(config.retry !== false && config.retry !== undefined && config.retry.maxAttempts === 3)
+    const backoff = config.retry !== false && config.retry?.backoff !== undefined ? config.retry.backoff : undefined
+    const schedule = Backoff.make(backoff!)
+    let low = Infinity
+    let high = -Infinity
+    for (let seed = 0; seed < 200; seed++) {
+      const [first, second] = Backoff.delays(schedule, 2).pipe(SeededRandom.withSeed(seed), Effect.runSync)
+        .map(Duration.toMillis)
+      assert.isTrue(first! >= 375 && first! <= 500, `first delay ${first}`)
+      assert.isTrue(second! >= 750 && second! <= 1000, `second delay ${second}`)
+      low = Math.min(low, first!)
+      high = Math.max(high, first!)
+    }
+    // The draws cover the range rather than sitting at one end.
+    assert.isBelow(low, 390)
+    assert.isAbove(high, 485)
+  })
+
+  it("Resilience.Config takes proportional jitter, ±25 % by default, and rejects a jitterRatio without it", () => {
+    const decode = (jitter: "full" | "proportional", jitterRatio?: number) =>
+      Effect.runSync(Effect.either(Resilience.validate({
+        retry: { backoff: { base: 100, max: 100, jitter, ...(jitterRatio === undefined ? {} : { jitterRatio }) } }
+      })))
+    const proportional = decode("proportional")
+    assert.isTrue(proportional._tag === "Right")
+    if (proportional._tag === "Right" && proportional.right.retry !== false) {
+      assert.deepStrictEqual(proportional.right.retry?.backoff?.jitter, { _tag: "Proportional", ratio: 0.25 })
+    }
+    const misplaced = decode("full", 0.1)
+    assert.isTrue(misplaced._tag === "Left")
+    if (misplaced._tag === "Left") {
+      assert.deepStrictEqual(misplaced.left.issues, [
+        "retry.backoff.jitterRatio: only applies to jitter: \"proportional\""
+      ])
+    }
+  })
+
+  it("draws well-formed SVG with one series per policy", () => {
+    const report = Simulator.report(
+      { name: "errors", provider: { errorRate: 0.3, latency: 100 }, requests: 100, closedLoop: { clients: 5 } },
+      Simulator.policies
+    )
+    assert.deepStrictEqual(report.charts.map((chart) => chart.file), ["errors-timeline.svg", "errors-latency.svg"])
+    for (const chart of report.charts) {
+      assert.isTrue(chart.svg.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+      assert.isTrue(chart.svg.endsWith("</svg>\n"))
+      balancedTags(chart.svg)
+      assert.notInclude(chart.svg, "NaN")
+    }
+    const [timeline, latency] = report.charts.map((chart) => chart.svg)
+    const names = Simulator.policies.map((policy) => policy.name)
+    assert.deepStrictEqual([...latency!.matchAll(/data-series="([^"]*)"/g)].map((m) => m[1]), names)
+    assert.deepStrictEqual([...timeline!.matchAll(/data-panel="([^"]*)"/g)].map((m) => m[1]), names)
+    assert.include(report.markdown, "![calls over time](errors-timeline.svg)")
+  })
+})
+
+describe("Contention", () => {
+  it("no jitter makes more calls and takes longer than full jitter with 100 clients", () => {
+    const strategies = Contention.strategies.filter((s) => s.name === "no jitter" || s.name === "full jitter")
+    const [none, full] = Contention.run({ clients: [100], strategies, runs: 3 })
+    assert.strictEqual(none!.strategy, "no jitter")
+    assert.isAbove(none!.calls, 1.5 * full!.calls)
+    assert.isAbove(Duration.toMillis(none!.completion), Duration.toMillis(full!.completion))
+    // Every client commits exactly once.
+    assert.strictEqual(full!.trace.calls.filter((call) => call.outcome === "success").length, 100)
+    assert.strictEqual(full!.trace.latencies.length, 100)
+  })
+
+  it("with one client, one read-write round trip commits at once", () => {
+    const [result] = Contention.run({ clients: [1], strategies: Contention.strategies.slice(0, 1), runs: 1 })
+    assert.strictEqual(result!.calls, 1)
+    assert.deepStrictEqual(result!.trace.calls.map((call) => call.outcome), ["success"])
   })
 })

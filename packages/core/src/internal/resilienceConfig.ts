@@ -45,21 +45,59 @@ const WholeNumber = (min: number) =>
 
 const Ratio = Schema.Number.pipe(Schema.filter((n) => (n >= 0 && n <= 1) || "must be a number in [0, 1]"))
 
-const Backoff = Schema.Struct({
+const Factor = Schema.Number.pipe(Schema.filter((n) => (n >= 1 && n <= 1000) || "must be a number in [1, 1000]"))
+
+/** The default spread of `jitter: "proportional"`: ±25 %. */
+const defaultJitterRatio = 0.25
+
+const BackoffInput = Schema.Struct({
   base: DurationInput,
-  factor: Schema.optional(
-    Schema.Number.pipe(Schema.filter((n) => (n >= 1 && n <= 1000) || "must be a number in [1, 1000]"))
-  ),
+  factor: Schema.optional(Factor),
   max: DurationInput,
-  jitter: Schema.optional(Schema.Literal("none", "full", "equal", "decorrelated"))
+  jitter: Schema.optional(Schema.Literal("none", "full", "equal", "decorrelated", "proportional")),
+  /** The ±ratio of `jitter: "proportional"`, in [0, 1]; 0.25 when omitted. */
+  jitterRatio: Schema.optional(Ratio)
 }).pipe(
   Schema.filter((backoff) =>
     Duration.greaterThanOrEqualTo(backoff.max, backoff.base) || {
       path: ["max"],
       message: "must be ≥ base"
     }
+  ),
+  Schema.filter((backoff) =>
+    backoff.jitterRatio === undefined || backoff.jitter === "proportional" || {
+      path: ["jitterRatio"],
+      message: "only applies to jitter: \"proportional\""
+    }
   )
 )
+
+/** A decoded backoff: what `Backoff.make` takes, proportional jitter as a `Backoff.Jitter` value. */
+const BackoffDecoded = Schema.Struct({
+  base: Schema.DurationFromSelf,
+  factor: Schema.optional(Schema.Number),
+  max: Schema.DurationFromSelf,
+  jitter: Schema.optional(Schema.Union(
+    Schema.Literal("none", "full", "equal", "decorrelated"),
+    Schema.Struct({ _tag: Schema.Literal("Proportional"), ratio: Schema.Number })
+  ))
+})
+
+const Backoff = Schema.transform(BackoffInput, BackoffDecoded, {
+  strict: true,
+  decode: ({ jitter, jitterRatio, ...rest }) =>
+    jitter === undefined
+      ? rest
+      : jitter === "proportional"
+      ? { ...rest, jitter: { _tag: "Proportional" as const, ratio: jitterRatio ?? defaultJitterRatio } }
+      : { ...rest, jitter },
+  encode: ({ jitter, ...rest }) =>
+    jitter === undefined
+      ? rest
+      : typeof jitter === "string"
+      ? { ...rest, jitter }
+      : { ...rest, jitter: "proportional" as const, jitterRatio: jitter.ratio }
+})
 
 /** `false` turns a policy off; omitting it keeps the default. */
 const orOff = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.Union(Schema.Literal(false), schema))

@@ -3,8 +3,10 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
 import type * as Simulator from "../Simulator.js"
-import * as VirtualTime from "./virtualTime.js"
+import * as Svg from "./svg.js"
+import * as VirtualRuntime from "./virtualRuntime.js"
 
 const KEY = "provider"
 
@@ -16,6 +18,8 @@ interface Counters {
   outageCalls: number
   earlyRetries: number
   firstSuccessAfterOutage: number | undefined
+  /** Send time and outcome of every provider call, in call order. */
+  readonly trace: Array<Simulator.CallRecord>
 }
 
 /** The modelled provider: a token bucket (429 + Retry-After), outage windows and random 503s, then a fixed latency. */
@@ -67,11 +71,17 @@ const makeProvider = (model: Simulator.Provider, counters: Counters) => {
       }
       yield* Effect.sleep(Duration.millis(model.latency ?? 0))
       if (failure !== undefined) {
-        if (failure.status === 429) counters.rateLimited++
-        else counters.errors++
+        if (failure.status === 429) {
+          counters.rateLimited++
+          counters.trace.push({ at: now, outcome: "rateLimited" })
+        } else {
+          counters.errors++
+          counters.trace.push({ at: now, outcome: "error" })
+        }
         return yield* Effect.fail(failure)
       }
       counters.successes++
+      counters.trace.push({ at: now, outcome: "success" })
       if (now >= lastOutageEnd && counters.firstSuccessAfterOutage === undefined) {
         counters.firstSuccessAfterOutage = now
       }
@@ -79,8 +89,9 @@ const makeProvider = (model: Simulator.Provider, counters: Counters) => {
     })
 }
 
-const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!
+/** The value at quantile `p` of an ascending array (nearest rank). */
+export const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1))]!
 
 /** @internal */
 export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Simulator.Metrics => {
@@ -91,54 +102,100 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
     errors: 0,
     outageCalls: 0,
     earlyRetries: 0,
-    firstSuccessAfterOutage: undefined
+    firstSuccessAfterOutage: undefined,
+    trace: []
   }
   const provider = makeProvider(scenario.provider, counters)
   const latencies: Array<number> = []
+  const rejections: Array<number> = []
   let succeeded = 0
+  let rejectedLocally = 0
   let completedAt = 0
   const config = policy.config
   const workload = Effect.gen(function*() {
     const shared = config !== "none" && policy.shared === true ? yield* Resilience.make(config) : undefined
-    const client = (i: number) =>
-      Effect.gen(function*() {
-        if (scenario.arrivalsPerSecond !== undefined) {
-          yield* Effect.sleep(Duration.millis(Math.floor(i * 1000 / scenario.arrivalsPerSecond)))
-        }
-        const start = yield* Clock.currentTimeMillis
-        const retryAfterUntil = { at: -Infinity }
-        const pipeline = config === "none" ? undefined : shared ?? (yield* Resilience.make(config))
-        const call = pipeline === undefined
-          ? provider(retryAfterUntil)
-          : pipeline.run(
-            provider(retryAfterUntil).pipe(
-              Effect.tapError((error) =>
-                error.retryAfter !== undefined && policy.shared === true
-                  ? pipeline.observe(KEY, { retryAfter: error.retryAfter })
-                  : Effect.void
-              )
-            ),
-            { key: KEY }
-          )
-        const ok = yield* call.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
-        const end = yield* Clock.currentTimeMillis
-        latencies.push(end - start)
-        completedAt = Math.max(completedAt, end)
-        if (ok) succeeded++
-      }).pipe(Effect.scoped)
-    yield* Effect.forEach(Array.from({ length: scenario.requests }, (_, i) => i), client, {
-      concurrency: "unbounded",
-      discard: true
+    // Per-request pipelines live in the run's scope, closed when the run ends, not when the request does:
+    // closing a pipeline interrupts the attempt-timeout fiber that `Resilience.make` starts through
+    // `Runtime.runSync`, which runs on effect's real-timer scheduler rather than this runtime's, so the
+    // interruption would wait for a real event-loop turn that a synchronous simulation never gives it.
+    const scope = yield* Effect.scope
+    const request = Effect.gen(function*() {
+      const start = yield* Clock.currentTimeMillis
+      const retryAfterUntil = { at: -Infinity }
+      const pipeline = config === "none" ? undefined : shared ?? (yield* Scope.extend(Resilience.make(config), scope))
+      const call = pipeline === undefined
+        ? provider(retryAfterUntil)
+        : pipeline.run(
+          provider(retryAfterUntil).pipe(
+            Effect.tapError((error) =>
+              error.retryAfter !== undefined && policy.shared === true
+                ? pipeline.observe(KEY, { retryAfter: error.retryAfter })
+                : Effect.void
+            )
+          ),
+          { key: KEY }
+        )
+      const outcome = yield* call.pipe(
+        Effect.as("success" as const),
+        Effect.catchAll((error) => Effect.succeed(Resilience.isPolicyRejection(error) ? "rejected" as const : "failed"))
+      )
+      const end = yield* Clock.currentTimeMillis
+      latencies.push(end - start)
+      completedAt = Math.max(completedAt, end)
+      if (outcome === "success") succeeded++
+      if (outcome === "rejected") {
+        rejectedLocally++
+        rejections.push(end)
+      }
     })
+    const closed = scenario.closedLoop
+    if (closed !== undefined) {
+      // Closed loop: each client issues its next request when the previous one completes (after a think time).
+      let next = 0
+      const client = Effect.whileLoop({
+        while: () => next < scenario.requests,
+        body: () => {
+          next++
+          return request.pipe(
+            Effect.zipRight(
+              closed.thinkTime === undefined ? Effect.void : Effect.sleep(Duration.millis(closed.thinkTime))
+            )
+          )
+        },
+        step: () => undefined
+      })
+      yield* Effect.all(Array.from({ length: Math.min(closed.clients, scenario.requests) }, () => client), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    } else {
+      // Open loop: requests arrive on their own schedule, whatever happened to the earlier ones.
+      yield* Effect.forEach(
+        Array.from({ length: scenario.requests }, (_, i) => i),
+        (i) =>
+          scenario.arrivalsPerSecond === undefined
+            ? request
+            : Effect.zipRight(
+              Effect.sleep(Duration.millis(Math.floor(i * 1000 / scenario.arrivalsPerSecond))),
+              request
+            ),
+        {
+          concurrency: "unbounded",
+          discard: true
+        }
+      )
+    }
   }).pipe(Effect.scoped, SeededRandom.withSeed(scenario.seed ?? 1), Effect.orDie)
-  VirtualTime.runSync(workload, { horizon: scenario.horizon ?? "1 hour" })
+  VirtualRuntime.runSync(workload, { horizon: scenario.horizon ?? "1 hour" })
   latencies.sort((a, b) => a - b)
-  const outageEnd = (scenario.provider.outages ?? []).reduce((end, o) => Math.max(end, o.end), -Infinity)
+  const outages = scenario.provider.outages ?? []
+  const outageEnd = outages.reduce((end, o) => Math.max(end, o.end), -Infinity)
   return {
     scenario: scenario.name,
     policy: policy.name,
     requests: scenario.requests,
     successRate: succeeded / scenario.requests,
+    rejectedLocally,
     amplification: counters.calls / scenario.requests,
     calls: counters.calls,
     wastedCalls: counters.rateLimited + counters.errors,
@@ -147,48 +204,122 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
     p95: Duration.millis(percentile(latencies, 0.95)),
     p99: Duration.millis(percentile(latencies, 0.99)),
     completion: Duration.millis(completedAt),
-    outageCalls: counters.outageCalls,
+    outageCalls: outages.length === 0 ? undefined : counters.outageCalls,
     recovery: Number.isFinite(outageEnd) && counters.firstSuccessAfterOutage !== undefined
       ? Duration.millis(counters.firstSuccessAfterOutage - outageEnd)
       : undefined,
-    earlyRetries: counters.earlyRetries
+    earlyRetries: scenario.provider.requestsPerMinute === undefined ? undefined : counters.earlyRetries,
+    trace: { calls: counters.trace, latencies, rejections }
   }
 }
 
-const seconds = (d: Duration.Duration | undefined): string =>
-  d === undefined ? "–" : `${(Duration.toMillis(d) / 1000).toFixed(1)} s`
+/** Seconds with one decimal, or a dash when not applicable. */
+const seconds = (d: Duration.Duration | undefined): string => {
+  if (d === undefined) return "–"
+  const millis = Duration.toMillis(d)
+  return Number.isNaN(millis) ? "–" : `${(millis / 1000).toFixed(1)} s`
+}
+
+const count = (n: number | undefined): string => n === undefined ? "–" : String(n)
+
+/** A Markdown table from a header and rows of cells. */
+export const markdown = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string =>
+  [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n")
 
 /** @internal */
-export const table = (rows: ReadonlyArray<Simulator.Metrics>): string => {
-  const header = [
-    "scenario",
-    "policy",
-    "success",
-    "calls/request",
-    "wasted calls",
-    "429/success",
-    "p50",
-    "p95",
-    "p99",
-    "completion",
-    "calls in outage",
-    "recovery",
-    "early retries"
-  ]
-  const lines = rows.map((m) => [
-    m.scenario,
-    m.policy,
-    `${(m.successRate * 100).toFixed(1)} %`,
-    m.amplification.toFixed(3),
-    String(m.wastedCalls),
-    Number.isNaN(m.rateLimitedPerSuccess) ? "–" : m.rateLimitedPerSuccess.toFixed(4),
-    seconds(m.p50),
-    seconds(m.p95),
-    seconds(m.p99),
-    seconds(m.completion),
-    String(m.outageCalls),
-    seconds(m.recovery),
-    String(m.earlyRetries)
-  ])
-  return [header, header.map(() => "---"), ...lines].map((cells) => `| ${cells.join(" | ")} |`).join("\n")
+export const table = (rows: ReadonlyArray<Simulator.Metrics>): string =>
+  markdown(
+    [
+      "policy",
+      "success",
+      "rejected locally",
+      "calls/request",
+      "wasted calls",
+      "p50",
+      "p95",
+      "p99",
+      "completion",
+      "calls in outage",
+      "recovery",
+      "early retries"
+    ],
+    rows.map((m) => [
+      m.policy,
+      `${(m.successRate * 100).toFixed(1)} %`,
+      String(m.rejectedLocally),
+      m.amplification.toFixed(3),
+      String(m.wastedCalls),
+      seconds(m.p50),
+      seconds(m.p95),
+      seconds(m.p99),
+      seconds(m.completion),
+      count(m.outageCalls),
+      seconds(m.recovery),
+      count(m.earlyRetries)
+    ])
+  )
+
+/** A bucket width (ms) that cuts `[0, end]` into about 60 buckets, at a round number of seconds or millis. */
+export const bucketWidth = (end: number): number => Math.max(1, Svg.niceStep(end, 60))
+
+/** Counts per bucket as a rate per second: `[bucket start in s, events/s]`, closed by a point at the last end. */
+export const rateSeries = (
+  name: string,
+  times: ReadonlyArray<number>,
+  width: number,
+  buckets: number
+): Svg.Series => {
+  const counts = new Array<number>(buckets).fill(0)
+  for (const t of times) counts[Math.min(buckets - 1, Math.floor(t / width))]!++
+  const points: Array<readonly [number, number]> = counts.map((c, i) => [i * width / 1000, c * 1000 / width])
+  points.push([buckets * width / 1000, (counts[buckets - 1] ?? 0) * 1000 / width])
+  return { name, points }
 }
+
+/** An empirical CDF of ascending latencies (ms) in seconds, sampled at 200 quantiles. */
+export const cdfSeries = (name: string, sorted: ReadonlyArray<number>): Svg.Series => {
+  const points: Array<readonly [number, number]> = []
+  if (sorted.length === 0) return { name, points }
+  points.push([sorted[0]! / 1000, 0])
+  for (let k = 1; k <= 200; k++) points.push([percentile(sorted, k / 200) / 1000, k / 200])
+  return { name, points }
+}
+
+/** @internal */
+export const timelineChart = (rows: ReadonlyArray<Simulator.Metrics>): string => {
+  const end = rows.reduce(
+    (max, m) => Math.max(max, Duration.toMillis(m.completion), ...m.trace.rejections.slice(-1)),
+    1
+  )
+  const width = bucketWidth(end)
+  const buckets = Math.max(1, Math.ceil(end / width))
+  const withOutcome = (m: Simulator.Metrics, outcome: Simulator.CallRecord["outcome"]) =>
+    m.trace.calls.filter((call) => call.outcome === outcome).map((call) => call.at)
+  return Svg.lineChart({
+    title: `${rows[0]?.scenario ?? ""}: provider calls and local rejections over time`,
+    xLabel: `virtual time (s), ${width >= 1000 ? `${width / 1000} s` : `${width} ms`} buckets`,
+    yLabel: "per second",
+    step: true,
+    independentY: true,
+    panels: rows.map((m) => ({
+      title: m.policy,
+      series: [
+        rateSeries("successes", withOutcome(m, "success"), width, buckets),
+        rateSeries("429s", withOutcome(m, "rateLimited"), width, buckets),
+        rateSeries("errors (5xx)", withOutcome(m, "error"), width, buckets),
+        rateSeries("rejected locally", m.trace.rejections, width, buckets)
+      ]
+    }))
+  })
+}
+
+/** @internal */
+export const latencyChart = (rows: ReadonlyArray<Simulator.Metrics>): string =>
+  Svg.lineChart({
+    title: `${rows[0]?.scenario ?? ""}: time to outcome per logical request (CDF)`,
+    xLabel: "latency (s), from arrival to success or final failure",
+    yLabel: "share of requests",
+    yMax: 1,
+    step: true,
+    panels: [{ title: "all policies", series: rows.map((m) => cdfSeries(m.policy, m.trace.latencies)) }]
+  })

