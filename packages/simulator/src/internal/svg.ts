@@ -39,9 +39,9 @@ export const palette: ReadonlyArray<string> = [
   "#F0E442"
 ]
 
-const WIDTH = 760
+const WIDTH = 800
 const LEFT = 64
-const RIGHT = 200
+const RIGHT = 240
 const TOP = 40
 const PANEL_HEIGHT = 170
 const PANEL_GAP = 46
