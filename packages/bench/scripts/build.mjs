@@ -15,5 +15,11 @@ await build({
   outfile: "build/main.mjs",
   keepNames: false,
   external: ["effect", "effect/*", "cockatiel", "tinybench", "@effect/*"],
+  // ioredis (used by @effect-resilience/redis) is bundled: the bench cannot resolve it from its own
+  // node_modules. It is CommonJS and calls `require` for Node's modules, which an ES module lacks.
+  banner: {
+    js:
+      `import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);`
+  },
   logLevel: "warning"
 })

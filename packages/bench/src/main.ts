@@ -32,12 +32,15 @@
  * next to a real provider call (hundreds of milliseconds), a microsecond is noise.
  * Spans go to effect's default tracer; an exporting tracer costs more.
  *
- * Run it with `npx pnpm@10 bench` (about 20 s).
+ * Then `redis.ts` measures a circuit breaker whose state is on Redis.
+ *
+ * Run it with `npx pnpm@10 bench` (about 30 s).
  */
 import { ResilienceEvent } from "@effect-resilience/core"
 import { Effect, Runtime } from "effect"
 import * as os from "node:os"
 import { Bench } from "tinybench"
+import * as RedisBench from "./redis.js"
 import * as Report from "./report.js"
 import { batchSize, counter, makeRuntimes, type Runtimes, type Variant, variants } from "./variants.js"
 
@@ -87,9 +90,12 @@ const main = async (): Promise<void> => {
   } finally {
     await runtimes.dispose()
   }
-}
-
-main().catch((error: unknown) => {
-  console.error(error)
-  process.exitCode = 1
-})
+  console.log()
+  await RedisBench.run()
+} // The Redis benchmark forks this same file as its worker processes.
+;(process.argv.includes(RedisBench.workerFlag) ? RedisBench.runWorker(process.argv) : main()).catch(
+  (error: unknown) => {
+    console.error(error)
+    process.exitCode = 1
+  }
+)

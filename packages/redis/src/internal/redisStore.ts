@@ -1,0 +1,462 @@
+import { ResilienceEvent, StateStore } from "@effect-resilience/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { Redis, type RedisOptions } from "ioredis"
+import type * as RedisStateStore from "../RedisStateStore.js"
+import * as Scripts from "./scripts.js"
+
+/** The name the store gives itself in events and logs. */
+export const storeName = "redis"
+
+/** Defaults, documented on `RedisStateStore.Options`. */
+export const defaults = {
+  prefix: "resilience:",
+  operationTimeout: Duration.millis(10),
+  keyTtl: Duration.days(1),
+  healthCheckInterval: Duration.seconds(1),
+  connectTimeout: Duration.seconds(1)
+} as const
+
+/** Removes credentials from a text that may quote a connection URL (`redis://user:secret@host`). */
+export const redact = (text: string): string => text.replace(/\/\/[^/@\s]*@/g, "//***@")
+
+/** Why a Redis operation did not give an answer: a short text, safe for events and logs. */
+class StoreFailure {
+  constructor(readonly reason: string, readonly timedOut: boolean = false) {}
+}
+
+/**
+ * Operations in a row that must time out before the store degrades. One slow answer (a pause of the
+ * event loop, a busy machine) is answered locally without giving up Redis; a refused or lost
+ * connection degrades at once.
+ */
+const timeoutsToDegrade = 3
+
+const describe = (error: unknown): string =>
+  redact(error instanceof Error ? error.message : String(error)).slice(0, 200)
+
+/** ioredis options for a client we make ourselves: fail fast when disconnected, reconnect quickly. */
+export const clientOptions = (
+  options: RedisStateStore.ConnectionOptions,
+  operationTimeoutMillis: number
+): { readonly url: string | undefined; readonly options: RedisOptions } => ({
+  url: options.url,
+  options: {
+    ...(options.host === undefined ? {} : { host: options.host }),
+    ...(options.port === undefined ? {} : { port: options.port }),
+    lazyConnect: true,
+    // A command sent while disconnected fails at once instead of waiting in a queue: the store
+    // then answers from local state, and no provider call waits for Redis.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: Duration.toMillis(Duration.decode(options.connectTimeout ?? defaults.connectTimeout)),
+    commandTimeout: Math.max(1, Math.ceil(operationTimeoutMillis)),
+    // Reconnect in the background every 50 ms at first, then at most every 500 ms.
+    retryStrategy: (times: number) => Math.min(times * 50, 500),
+    ...options.redisOptions
+  }
+})
+
+/** The connection options of a `redis://` or `rediss://` URL, for an API that takes only options. */
+export const urlOptions = (url: string): RedisOptions => {
+  const parsed = new URL(url)
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined
+  return {
+    host: parsed.hostname,
+    port: parsed.port === "" ? 6379 : Number(parsed.port),
+    ...(parsed.username === "" ? {} : { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.password === "" ? {} : { password: decodeURIComponent(parsed.password) }),
+    ...(db === undefined || Number.isNaN(db) ? {} : { db }),
+    ...(parsed.protocol === "rediss:" ? { tls: {} } : {})
+  }
+}
+
+/** Makes an ioredis client from the options; the caller owns it. */
+export const makeClient = (options: RedisStateStore.ConnectionOptions, operationTimeoutMillis: number): Redis => {
+  const { options: redisOptions, url } = clientOptions(options, operationTimeoutMillis)
+  return url === undefined ? new Redis(redisOptions) : new Redis(url, redisOptions)
+}
+
+/** Runs one script by SHA, sending its source again when Redis does not know it (a restarted server). */
+const runScript = (client: Redis, script: Scripts.Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) =>
+  client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+    if (error instanceof Error && error.message.startsWith("NOSCRIPT")) {
+      return client.eval(script.lua, keys.length, ...keys, ...args)
+    }
+    throw error
+  })
+
+const stateOf: Record<string, StateStore.BreakerState["_tag"]> = {
+  C: "Closed",
+  O: "Open",
+  H: "HalfOpen",
+  I: "Isolated"
+}
+
+const admittedClosed = { admission: { _tag: "Admitted", probe: false }, transition: undefined } as const
+const admittedProbe: StateStore.Admission = { _tag: "Admitted", probe: true }
+const rejectedIsolated: StateStore.Admission = {
+  _tag: "Rejected",
+  state: "Isolated",
+  retryAt: Number.POSITIVE_INFINITY
+}
+
+/** A script's answer: `[result, number, from, to, until, corrupt]`. */
+type Reply = ReadonlyArray<string>
+
+const asReply = (raw: unknown): Reply => {
+  if (!Array.isArray(raw) || raw.some((x) => typeof x !== "string")) {
+    throw new Error("unexpected reply from a store script")
+  }
+  return raw as Reply
+}
+
+const transitionOf = (reply: Reply, now: number): StateStore.Transition | undefined => {
+  if (reply[2] === "") return undefined
+  const from = stateOf[reply[2]]
+  const to = stateOf[reply[3]]
+  if (from === undefined || to === undefined) throw new Error("unexpected transition from a store script")
+  return to === "Open" ? { from, to, at: now, until: Number(reply[4]) } : { from, to, at: now }
+}
+
+const admissionOf = (
+  reply: Reply,
+  now: number
+): { readonly admission: StateStore.Admission; readonly transition: StateStore.Transition | undefined } => {
+  switch (reply[0]) {
+    case "A":
+      return admittedClosed
+    case "P":
+      return { admission: admittedProbe, transition: transitionOf(reply, now) }
+    case "RO":
+      return { admission: { _tag: "Rejected", state: "Open", retryAt: Number(reply[1]) }, transition: undefined }
+    case "RI":
+      return { admission: rejectedIsolated, transition: undefined }
+    case "RH":
+      return {
+        admission: { _tag: "Rejected", state: "HalfOpen", retryAt: Number(reply[1]) },
+        transition: transitionOf(reply, now)
+      }
+  }
+  throw new Error("unexpected admission from a store script")
+}
+
+const encodeBreaker = (settings: StateStore.BreakerSettings): ReadonlyArray<string> => {
+  const trip = settings.trip
+  return [
+    ...(trip._tag === "Consecutive"
+      ? ["C", String(trip.threshold), "0", "0", "0"]
+      : ["R", String(trip.ratio), String(trip.windowMillis), String(trip.minimumThroughput), String(trip.buckets)]),
+    String(settings.halfOpenProbes),
+    String(settings.successesToClose),
+    settings.breakDurationsMillis.map(String).join(",")
+  ]
+}
+
+const encodeBudget = (settings: StateStore.BudgetSettings): ReadonlyArray<string> =>
+  settings._tag === "TokenBucket"
+    ? ["T", String(settings.maxTokens), String(settings.tokenRatio), "0"]
+    : ["R", String(settings.ratio), String(settings.minRetriesPerSecond), String(settings.windowMillis)]
+
+/** Caches the encoded settings per settings object: a policy hands the store the same object on every call. */
+const cached = <S extends object>(encode: (settings: S) => ReadonlyArray<string>) => {
+  const cache = new WeakMap<S, ReadonlyArray<string>>()
+  return (settings: S): ReadonlyArray<string> => {
+    let encoded = cache.get(settings)
+    if (encoded === undefined) {
+      encoded = encode(settings)
+      cache.set(settings, encoded)
+    }
+    return encoded
+  }
+}
+
+/** `RedisStateStore.make`. */
+export const make = (
+  options: RedisStateStore.Options
+): Effect.Effect<StateStore.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const prefix = options.prefix ?? defaults.prefix
+    const timeoutMillis = Duration.toMillis(Duration.decode(options.operationTimeout ?? defaults.operationTimeout))
+    const ttl = String(Math.max(1, Math.ceil(Duration.toMillis(Duration.decode(options.keyTtl ?? defaults.keyTtl)))))
+    const healthCheckInterval = Duration.decode(options.healthCheckInterval ?? defaults.healthCheckInterval)
+    const local = yield* StateStore.makeMemory({ maxKeys: options.maxLocalKeys })
+
+    const owned = options.client === undefined
+    const client = options.client ?? makeClient(options, timeoutMillis)
+    if (owned) {
+      // Without a listener, ioredis reports every failed reconnection on stderr; the store reports
+      // an outage once, as an event, and a failing command is what tells it.
+      client.on("error", () => {})
+      yield* Effect.addFinalizer(() =>
+        Effect.promise(() => client.quit().then(() => undefined, () => client.disconnect()))
+      )
+    }
+
+    /** One call to Redis, with the operation timeout on the wall clock: it bounds a real socket wait. */
+    const call = <A>(
+      run: () => Promise<unknown>,
+      decode: (raw: unknown) => A,
+      millis: number = timeoutMillis
+    ): Effect.Effect<A, StoreFailure> =>
+      Effect.async<A, StoreFailure>((resume) => {
+        let settled = false
+        const timer = setTimeout(() => {
+          if (settled) return
+          settled = true
+          resume(Effect.fail(new StoreFailure(`no answer within ${millis} ms`, true)))
+        }, millis)
+        const settle = (result: Effect.Effect<A, StoreFailure>) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          resume(result)
+        }
+        let promise: Promise<unknown>
+        try {
+          promise = run()
+        } catch (error) {
+          promise = Promise.reject(error)
+        }
+        promise.then(
+          (raw) => {
+            try {
+              settle(Effect.succeed(decode(raw)))
+            } catch (error) {
+              settle(Effect.fail(new StoreFailure(describe(error))))
+            }
+          },
+          (error: unknown) => settle(Effect.fail(new StoreFailure(describe(error))))
+        )
+      })
+
+    // ---------------------------------------------------------------------
+    // Fail-open: degraded mode
+    // ---------------------------------------------------------------------
+
+    let degraded = false
+    let downSince = 0
+    let timeouts = 0
+
+    const ping = call(() => client.ping(), (reply) => {
+      if (reply !== "PONG") throw new Error(`unexpected PING reply`)
+    })
+
+    const loadScripts = Effect.ignore(
+      call(() => Promise.all(Scripts.all.map((script) => client.script("LOAD", script.lua))), () => undefined, 1000)
+    )
+
+    /** Pings Redis every `healthCheckInterval` until it answers, then goes back to it. */
+    const recoverWith = (sink: ResilienceEvent.Sink): Effect.Effect<void> =>
+      Effect.sleep(healthCheckInterval).pipe(
+        Effect.zipRight(ping),
+        Effect.eventually,
+        Effect.zipRight(loadScripts),
+        Effect.zipRight(Effect.clockWith((clock) => {
+          const at = clock.unsafeCurrentTimeMillis()
+          const downFor = Duration.millis(Math.max(0, at - downSince))
+          degraded = false
+          return Effect.zipRight(
+            Effect.logInfo(`redis state store is back after ${Duration.format(downFor)}; using shared state again`),
+            sink.enabled
+              ? sink.publish(ResilienceEvent.StoreRecovered({ store: storeName, at, downFor }))
+              : Effect.void
+          )
+        }))
+      )
+
+    /** Switches to local state, once: reports it and starts the health check. */
+    const degrade = (failure: StoreFailure): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (degraded) return Effect.void
+        if (failure.timedOut && ++timeouts < timeoutsToDegrade) return Effect.void
+        degraded = true
+        timeouts = 0
+        return Effect.clockWith((clock) => {
+          downSince = clock.unsafeCurrentTimeMillis()
+          return Effect.flatMap(ResilienceEvent.ResilienceEvents, (sink) =>
+            Effect.all([
+              Effect.logWarning(
+                `redis state store failed (${failure.reason}); using local in-memory state until it is back`
+              ),
+              sink.enabled
+                ? sink.publish(
+                  ResilienceEvent.StoreDegraded({ store: storeName, at: downSince, reason: failure.reason })
+                )
+                : Effect.void,
+              // The health check lives as long as the store; it inherits the caller's Clock and services.
+              Effect.forkIn(recoverWith(sink), scope)
+            ], { discard: true }))
+        })
+      })
+
+    const reportCorrupt = (key: string, reply: Reply): Effect.Effect<void> =>
+      reply[reply.length - 1] === "corrupt"
+        ? Effect.logWarning(
+          `redis state store: the value under key "${key}" was not one the store wrote; it was treated as absent`
+        ).pipe(Effect.annotateLogs("resilience.key", key))
+        : Effect.void
+
+    /** Runs a script on Redis, or the local operation when Redis is down or does not answer in time. */
+    const guarded = <A>(
+      key: string,
+      script: Scripts.Script,
+      keys: ReadonlyArray<string>,
+      args: ReadonlyArray<string>,
+      decode: (reply: Reply) => A,
+      fallback: Effect.Effect<A>
+    ): Effect.Effect<A> =>
+      Effect.suspend(() =>
+        degraded ? fallback : Effect.matchEffect(
+          call(() => runScript(client, script, keys, args), asReply),
+          {
+            onFailure: (failure) => Effect.zipRight(degrade(failure), fallback),
+            onSuccess: (reply) => {
+              const value = Effect.try({
+                try: () => decode(reply),
+                catch: (error) => new StoreFailure(describe(error))
+              })
+              return Effect.matchEffect(value, {
+                onFailure: (failure) => Effect.zipRight(degrade(failure), fallback),
+                onSuccess: (a) => {
+                  timeouts = 0
+                  return Effect.as(reportCorrupt(key, reply), a)
+                }
+              })
+            }
+          }
+        )
+      )
+
+    // ---------------------------------------------------------------------
+    // Operations
+    // ---------------------------------------------------------------------
+
+    const breakerKey = (key: string) => `${prefix}{${key}}:breaker`
+    const budgetKeys = (key: string) => {
+      const base = `${prefix}{${key}}:budget`
+      return [base, `${base}:requests`, `${base}:retries`]
+    }
+    const breakerArgs = cached(encodeBreaker)
+    const budgetArgs = cached(encodeBudget)
+    const noSettings = ["C", "1", "0", "0", "0", "1", "1", "0"]
+
+    const breaker: StateStore.BreakerStore = {
+      admit: (key, now, settings) =>
+        guarded(
+          key,
+          Scripts.breakerAdmit,
+          [breakerKey(key)],
+          [String(now), ttl, ...breakerArgs(settings)],
+          (reply) => admissionOf(reply, now),
+          local.breaker.admit(key, now, settings)
+        ),
+      record: (key, now, settings, outcome, probe) =>
+        guarded(
+          key,
+          Scripts.breakerRecord,
+          [breakerKey(key)],
+          [String(now), ttl, ...breakerArgs(settings), outcome === "Failure" ? "F" : "S", probe ? "1" : "0"],
+          (reply) => transitionOf(reply, now),
+          local.breaker.record(key, now, settings, outcome, probe)
+        ),
+      release: (key, probe) =>
+        probe
+          ? guarded(
+            key,
+            Scripts.breakerRelease,
+            [breakerKey(key)],
+            ["0", ttl, ...noSettings],
+            () => undefined,
+            local.breaker.release(key, probe)
+          )
+          : Effect.void,
+      isolate: (key, now) =>
+        guarded(
+          key,
+          Scripts.breakerIsolate,
+          [breakerKey(key)],
+          [String(now), ttl, ...noSettings],
+          (reply) => transitionOf(reply, now),
+          local.breaker.isolate(key, now)
+        ),
+      reset: (key, now) =>
+        guarded(
+          key,
+          Scripts.breakerReset,
+          [breakerKey(key)],
+          [String(now), ttl, ...noSettings],
+          (reply) => transitionOf(reply, now),
+          local.breaker.reset(key, now)
+        ),
+      state: (key) =>
+        guarded(
+          key,
+          Scripts.breakerState,
+          [breakerKey(key)],
+          ["0", ttl, ...noSettings],
+          (reply): StateStore.BreakerState => {
+            switch (reply[0]) {
+              case "C":
+                return { _tag: "Closed" }
+              case "I":
+                return { _tag: "Isolated" }
+              case "O":
+                return { _tag: "Open", openedAt: Number(reply[1]), until: Number(reply[2]), opens: Number(reply[3]) }
+              case "H":
+                return {
+                  _tag: "HalfOpen",
+                  probes: Number(reply[4]),
+                  successes: Number(reply[5]),
+                  opens: Number(reply[3])
+                }
+            }
+            throw new Error("unexpected state from a store script")
+          },
+          local.breaker.state(key)
+        )
+    }
+
+    const budget: StateStore.BudgetStore = {
+      record: (key, now, settings, event) =>
+        guarded(
+          key,
+          Scripts.budget,
+          budgetKeys(key),
+          ["record", String(now), ttl, ...budgetArgs(settings), event],
+          () => undefined,
+          local.budget.record(key, now, settings, event)
+        ),
+      withdraw: (key, now, settings) =>
+        guarded(
+          key,
+          Scripts.budget,
+          budgetKeys(key),
+          ["withdraw", String(now), ttl, ...budgetArgs(settings), ""],
+          (reply) => reply[0] === "1",
+          local.budget.withdraw(key, now, settings)
+        ),
+      level: (key, now, settings) =>
+        guarded(
+          key,
+          Scripts.budget,
+          budgetKeys(key),
+          ["level", String(now), ttl, ...budgetArgs(settings), ""],
+          (reply) => Number(reply[0]),
+          local.budget.level(key, now, settings)
+        )
+    }
+
+    // Connect now, so the first call does not find the client still connecting; if Redis cannot be
+    // reached, start degraded (and keep trying in the background) rather than fail the layer.
+    if (owned) {
+      const connectMillis = Duration.toMillis(Duration.decode(options.connectTimeout ?? defaults.connectTimeout))
+      const connected = yield* Effect.either(call(() => client.connect(), () => undefined, connectMillis))
+      if (connected._tag === "Left") yield* degrade(connected.left)
+    }
+    if (!degraded) yield* loadScripts
+
+    return { name: storeName, breaker, budget }
+  })

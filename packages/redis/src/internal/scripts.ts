@@ -1,0 +1,400 @@
+/**
+ * The Lua scripts that make every store operation one atomic transition on
+ * Redis. They reproduce, step for step, core's in-memory reference
+ * implementation (`packages/core/src/internal/breakerMemory.ts` and
+ * `budgetMemory.ts`): same fields, same arithmetic on doubles, same order.
+ *
+ * Numbers cross the Lua boundary as strings formatted with `%.17g`, which
+ * round-trips every double exactly (Redis would truncate a Lua number returned
+ * to the client to an integer, and format one passed to `redis.call` with only
+ * 14 digits).
+ *
+ * A value under one of our keys that is not what we wrote (another type, an
+ * unknown state, a field that is not a number) is treated as absent: the key
+ * is deleted and the script's last result element is `"corrupt"`, so that the
+ * caller can report it.
+ */
+import { createHash } from "node:crypto"
+
+/** A script with its SHA1, as `EVALSHA` wants it. */
+export interface Script {
+  readonly name: string
+  readonly lua: string
+  readonly sha: string
+}
+
+const script = (name: string, lua: string): Script => ({
+  name,
+  lua,
+  sha: createHash("sha1").update(lua).digest("hex")
+})
+
+// ---------------------------------------------------------------------------
+// Circuit breaker
+// ---------------------------------------------------------------------------
+
+/**
+ * KEYS[1]: the breaker hash. Fields: s (state: C, O, H, I), cf (consecutive
+ * failures), oa (opened at), u (until), n (opens in a row), p (probes in
+ * flight), sc (probe successes), w (ratio window: `start:successes:failures`
+ * buckets separated by `;`).
+ *
+ * ARGV: 1 now, 2 key TTL ms, 3 trip kind (C or R), 4 threshold or ratio,
+ * 5 window ms, 6 minimum throughput, 7 buckets, 8 half-open probes,
+ * 9 successes to close, 10 break durations ms (comma separated), 11 outcome
+ * (S or F), 12 probe (1 or 0).
+ *
+ * Every script returns `{ result, number, from, to, until, corrupt }`.
+ */
+const breakerPrelude = `
+local K = KEYS[1]
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local corrupt = ""
+
+local function fmt(x) return string.format("%.17g", x) end
+
+local function fresh()
+  return { s = "C", cf = 0, oa = 0, u = 0, n = 0, p = 0, sc = 0, w = {} }
+end
+
+local function parseWindow(raw)
+  local buckets = {}
+  if raw == "" then return buckets end
+  for part in string.gmatch(raw, "[^;]+") do
+    local a, b, c = string.match(part, "^([^:]+):([^:]+):([^:]+)$")
+    local start, successes, failures = tonumber(a), tonumber(b), tonumber(c)
+    if start == nil or successes == nil or failures == nil then return nil end
+    buckets[#buckets + 1] = { start = start, s = successes, f = failures }
+  end
+  return buckets
+end
+
+local states = { C = true, O = true, H = true, I = true }
+
+local function load()
+  local kind = redis.call("TYPE", K)["ok"]
+  if kind == "none" then return fresh(), false end
+  if kind == "hash" then
+    local r = redis.call("HMGET", K, "s", "cf", "oa", "u", "n", "p", "sc", "w")
+    local e = { s = r[1], cf = tonumber(r[2]), oa = tonumber(r[3]), u = tonumber(r[4]), n = tonumber(r[5]),
+      p = tonumber(r[6]), sc = tonumber(r[7]) }
+    if r[8] then e.w = parseWindow(r[8]) end
+    if states[e.s] and e.cf and e.oa and e.u and e.n and e.p and e.sc and e.w then return e, true end
+  end
+  redis.call("DEL", K)
+  corrupt = "corrupt"
+  return fresh(), false
+end
+
+local function save(e)
+  local parts = {}
+  for i, b in ipairs(e.w) do parts[i] = fmt(b.start) .. ":" .. fmt(b.s) .. ":" .. fmt(b.f) end
+  redis.call("HSET", K, "s", e.s, "cf", fmt(e.cf), "oa", fmt(e.oa), "u", fmt(e.u), "n", fmt(e.n),
+    "p", fmt(e.p), "sc", fmt(e.sc), "w", table.concat(parts, ";"))
+  local keep = ttl
+  if e.s == "O" and e.u - now + 60000 > keep then keep = e.u - now + 60000 end
+  redis.call("PEXPIRE", K, math.ceil(keep))
+end
+
+local function touch(exists)
+  if exists then redis.call("PEXPIRE", K, ttl) end
+end
+
+local function settings()
+  local durations = {}
+  for d in string.gmatch(ARGV[10], "[^,]+") do durations[#durations + 1] = tonumber(d) end
+  return {
+    trip = ARGV[3], threshold = tonumber(ARGV[4]), windowMillis = tonumber(ARGV[5]),
+    minimumThroughput = tonumber(ARGV[6]), buckets = tonumber(ARGV[7]),
+    halfOpenProbes = tonumber(ARGV[8]), successesToClose = tonumber(ARGV[9]), durations = durations
+  }
+end
+
+local function breakDuration(st, opens)
+  local d = st.durations[math.min(opens, #st.durations)]
+  if d == nil then return 0 end
+  return d
+end
+
+local function open(e, st)
+  local from = e.s
+  e.s = "O"
+  e.n = e.n + 1
+  e.oa = now
+  e.u = now + breakDuration(st, e.n)
+  e.p = 0
+  e.sc = 0
+  save(e)
+  return { "T", "", from, "O", fmt(e.u), corrupt }
+end
+
+local function close(e)
+  redis.call("DEL", K)
+  return { "T", "", e.s, "C", "", corrupt }
+end
+
+local function none()
+  return { "N", "", "", "", "", corrupt }
+end
+`
+
+/** `admit`: admits or rejects a call, half-opening an open breaker whose break is over. */
+export const breakerAdmit = script(
+  "breakerAdmit",
+  breakerPrelude + `
+local e, exists = load()
+if e.s == "C" then
+  touch(exists)
+  return { "A", "", "", "", "", corrupt }
+end
+if e.s == "I" then
+  touch(exists)
+  return { "RI", "", "", "", "", corrupt }
+end
+local from = ""
+if e.s == "O" then
+  if now < e.u then
+    touch(exists)
+    return { "RO", fmt(e.u), "", "", "", corrupt }
+  end
+  e.s = "H"
+  e.p = 0
+  e.sc = 0
+  from = "O"
+end
+local st = settings()
+local to = ""
+if from ~= "" then to = "H" end
+if e.p < st.halfOpenProbes then
+  e.p = e.p + 1
+  save(e)
+  return { "P", "", from, to, "", corrupt }
+end
+save(e)
+return { "RH", fmt(now), from, to, "", corrupt }
+`
+)
+
+/** `record`: the outcome of an admitted call. */
+export const breakerRecord = script(
+  "breakerRecord",
+  breakerPrelude + `
+local e, exists = load()
+local st = settings()
+local failure = ARGV[11] == "F"
+if ARGV[12] == "1" then
+  if e.s ~= "H" then return none() end
+  e.p = math.max(0, e.p - 1)
+  if failure then return open(e, st) end
+  e.sc = e.sc + 1
+  if e.sc >= st.successesToClose then return close(e) end
+  save(e)
+  return none()
+end
+if e.s ~= "C" then return none() end
+if st.trip == "C" then
+  local before = e.cf
+  if failure then e.cf = e.cf + 1 else e.cf = 0 end
+  if e.cf >= st.threshold then return open(e, st) end
+  -- A success on a breaker with no failures changes nothing: no write, no key made.
+  if e.cf ~= before then save(e) else touch(exists) end
+  return none()
+end
+local width = st.windowMillis / math.max(1, st.buckets)
+local start = math.floor(now / width) * width
+local buckets = e.w
+while #buckets > 0 and buckets[1].start <= now - st.windowMillis do table.remove(buckets, 1) end
+local bucket = buckets[#buckets]
+if bucket == nil or bucket.start ~= start then
+  bucket = { start = start, s = 0, f = 0 }
+  buckets[#buckets + 1] = bucket
+end
+if failure then bucket.f = bucket.f + 1 else bucket.s = bucket.s + 1 end
+if not failure then
+  save(e)
+  return none()
+end
+local failures = 0
+local total = 0
+for _, b in ipairs(buckets) do
+  failures = failures + b.f
+  total = total + b.f + b.s
+end
+if total >= st.minimumThroughput and failures / total >= st.threshold then return open(e, st) end
+save(e)
+return none()
+`
+)
+
+/** `release`: frees a probe slot. */
+export const breakerRelease = script(
+  "breakerRelease",
+  breakerPrelude + `
+local e, exists = load()
+if exists and e.s == "H" then
+  e.p = math.max(0, e.p - 1)
+  save(e)
+end
+return none()
+`
+)
+
+/** `isolate`: holds the breaker open until `reset`. */
+export const breakerIsolate = script(
+  "breakerIsolate",
+  breakerPrelude + `
+local e, exists = load()
+if e.s == "I" then
+  touch(exists)
+  return none()
+end
+local from = e.s
+local isolated = fresh()
+isolated.s = "I"
+save(isolated)
+return { "T", "", from, "I", "", corrupt }
+`
+)
+
+/** `reset`: closes the breaker and forgets its history. */
+export const breakerReset = script(
+  "breakerReset",
+  breakerPrelude + `
+local e, exists = load()
+if e.s == "C" then
+  redis.call("DEL", K)
+  return none()
+end
+return close(e)
+`
+)
+
+/** `state`: the breaker's fields, for `StateStore.BreakerStore.state`: `{ s, oa, u, n, p, sc, corrupt }`. */
+export const breakerState = script(
+  "breakerState",
+  breakerPrelude + `
+local e, exists = load()
+return { e.s, fmt(e.oa), fmt(e.u), fmt(e.n), fmt(e.p), fmt(e.sc), corrupt }
+`
+)
+
+// ---------------------------------------------------------------------------
+// Retry budget
+// ---------------------------------------------------------------------------
+
+/**
+ * KEYS: 1 the budget hash (t: tokens, q: a sequence for unique members),
+ * 2 the sorted set of request times, 3 the sorted set of retry times.
+ *
+ * ARGV: 1 operation (record, withdraw, level), 2 now, 3 key TTL ms, 4 kind
+ * (T or R), 5 max tokens or ratio, 6 token ratio or minimum retries per
+ * second, 7 window ms, 8 event (Request, Success, Failure).
+ *
+ * Returns `{ value, corrupt }`: for `withdraw` "1" or "0", for `level` the
+ * level, for `record` "".
+ */
+export const budget = script(
+  "budget",
+  `
+local H, REQ, RET = KEYS[1], KEYS[2], KEYS[3]
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local kind = ARGV[4]
+local corrupt = ""
+
+local function fmt(x) return string.format("%.17g", x) end
+
+local function check(key, expected)
+  local t = redis.call("TYPE", key)["ok"]
+  if t ~= "none" and t ~= expected then
+    redis.call("DEL", key)
+    corrupt = "corrupt"
+  end
+end
+
+check(H, "hash")
+if kind == "T" then
+  local maxTokens = tonumber(ARGV[5])
+  local tokenRatio = tonumber(ARGV[6])
+  local raw = redis.call("HGET", H, "t")
+  local tokens = maxTokens
+  if raw then
+    local parsed = tonumber(raw)
+    if parsed == nil then
+      redis.call("DEL", H)
+      corrupt = "corrupt"
+    else
+      tokens = parsed
+    end
+  end
+  if op == "record" then
+    local event = ARGV[8]
+    local next = nil
+    if event == "Failure" then next = math.max(0, tokens - 1) end
+    -- A success on a full bucket (no field) leaves it full: no write, no key made.
+    if event == "Success" and raw and corrupt == "" then next = math.min(maxTokens, tokens + tokenRatio) end
+    if next ~= nil then
+      redis.call("HSET", H, "t", fmt(next))
+      redis.call("PEXPIRE", H, ttl)
+    end
+    return { "", corrupt }
+  end
+  if op == "withdraw" then
+    if tokens > maxTokens / 2 then return { "1", corrupt } end
+    return { "0", corrupt }
+  end
+  return { fmt(tokens), corrupt }
+end
+
+local ratio = tonumber(ARGV[5])
+local minRetriesPerSecond = tonumber(ARGV[6])
+local windowMillis = tonumber(ARGV[7])
+local since = now - windowMillis
+local keep = math.max(ttl, windowMillis)
+check(REQ, "zset")
+check(RET, "zset")
+
+local function add(key)
+  local seq = redis.pcall("HINCRBY", H, "q", 1)
+  if type(seq) == "table" then
+    redis.call("HSET", H, "q", 1)
+    seq = 1
+    corrupt = "corrupt"
+  end
+  redis.call("ZADD", key, fmt(now), fmt(now) .. ":" .. seq)
+  redis.call("PEXPIRE", key, keep)
+  redis.call("PEXPIRE", H, keep)
+end
+
+if op == "record" then
+  if ARGV[8] == "Request" then
+    redis.call("ZREMRANGEBYSCORE", REQ, "-inf", fmt(since))
+    add(REQ)
+  end
+  return { "", corrupt }
+end
+redis.call("ZREMRANGEBYSCORE", REQ, "-inf", fmt(since))
+redis.call("ZREMRANGEBYSCORE", RET, "-inf", fmt(since))
+local floor = minRetriesPerSecond * windowMillis / 1000
+local allowance = math.floor(ratio * redis.call("ZCARD", REQ) + floor) - redis.call("ZCARD", RET)
+if op == "withdraw" then
+  if allowance < 1 then return { "0", corrupt } end
+  add(RET)
+  return { "1", corrupt }
+end
+return { fmt(math.max(0, allowance)), corrupt }
+`
+)
+
+/** Every script, for loading them when a connection is made. */
+export const all: ReadonlyArray<Script> = [
+  breakerAdmit,
+  breakerRecord,
+  breakerRelease,
+  breakerIsolate,
+  breakerReset,
+  breakerState,
+  budget
+]

@@ -1,0 +1,412 @@
+import { CircuitBreaker, ProviderError, RateLimiter, ResilienceEvent, StateStore } from "@effect-resilience/core"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Queue from "effect/Queue"
+import * as TestClock from "effect/TestClock"
+import { Redis } from "ioredis"
+import * as RedisStateStore from "../src/RedisStateStore.js"
+import { available, notice, type RedisServer, startServer } from "./redisServer.js"
+
+notice()
+
+/** A small deterministic generator (mulberry32), so that a failing sequence can be replayed. */
+const seeded = (seed: number) => {
+  let state = seed >>> 0
+  return (bound: number): number => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296 * bound) | 0
+  }
+}
+
+const consecutive: StateStore.BreakerSettings = {
+  trip: { _tag: "Consecutive", threshold: 3 },
+  halfOpenProbes: 2,
+  successesToClose: 2,
+  breakDurationsMillis: [1_000, 2_500, 4_000]
+}
+
+const ratio: StateStore.BreakerSettings = {
+  // 3 buckets over 10 s: a bucket is 3333.33… ms wide, so bucket starts are not whole numbers.
+  trip: { _tag: "Ratio", ratio: 0.5, windowMillis: 10_000, minimumThroughput: 4, buckets: 3 },
+  halfOpenProbes: 1,
+  successesToClose: 1,
+  breakDurationsMillis: [1_500]
+}
+
+/** Whole-millisecond buckets (2 s), so that instants fall exactly on bucket edges. */
+const ratioWhole: StateStore.BreakerSettings = {
+  ...ratio,
+  trip: { _tag: "Ratio", ratio: 0.5, windowMillis: 10_000, minimumThroughput: 4, buckets: 5 }
+}
+
+const tokenBucket: StateStore.BudgetSettings = { _tag: "TokenBucket", maxTokens: 5, tokenRatio: 0.1 }
+const ratioBudget: StateStore.BudgetSettings = {
+  _tag: "Ratio",
+  ratio: 0.2,
+  minRetriesPerSecond: 0.5,
+  windowMillis: 4_000
+}
+
+const transient = new ProviderError.TransientError({ provider: "test", reason: "Overloaded", message: "down" })
+
+/** Polls in real time until `check` holds (for work that crosses a real socket). */
+const eventually = (check: () => boolean, what: string) =>
+  Effect.promise(async () => {
+    const deadline = Date.now() + 3_000
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  })
+
+describe.skipIf(!available)("RedisStateStore", () => {
+  let server: RedisServer
+  beforeAll(async () => {
+    server = await startServer()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+  let tests = 0
+  /** A key prefix of its own for each test: tests share the server, never a key. */
+  const prefix = () => `test${++tests}:`
+  /**
+   * Options for a store of one test. The operation timeout is generous: the test machine is shared, and a
+   * store that degraded would answer from local state, which a test comparing with the memory store would
+   * not notice; `healthy` checks that it did not.
+   */
+  const options = () => ({ url: server.url, prefix: prefix(), operationTimeout: "1 second" }) as const
+  const healthy = (events: Queue.Dequeue<ResilienceEvent.ResilienceEvent>) =>
+    Effect.map(Queue.takeAll(events), (all) => expect(Array.from(all, (e) => e._tag)).toEqual([]))
+
+  it.effect("answers every breaker operation exactly as the in-memory store", () =>
+    Effect.gen(function*() {
+      const events = yield* ResilienceEvent.subscribe
+      const redis = yield* RedisStateStore.make(options())
+      const memory = yield* StateStore.memory
+      const random = seeded(7)
+      let operations = 0
+      const transitions = new Set<string>()
+      for (const [name, settings] of [["consecutive", consecutive], ["ratio", ratio], ["whole", ratioWhole]] as const) {
+        let now = 1_700_000_000_000
+        for (let i = 0; i < 300; i++) {
+          // Coarse steps, so that instants fall exactly on window and bucket edges too.
+          now += 250 * (random(4) === 0 ? random(20) : random(2))
+          const key = `${name}-${random(2)}`
+          const op = random(20)
+          const run = <A>(f: (store: StateStore.Service) => Effect.Effect<A>) =>
+            Effect.flatMap(Effect.all([f(memory), f(redis)]), ([expected, actual]) =>
+              Effect.sync(() => {
+                operations++
+                expect(actual, `operation ${i} (${op}) on ${key} at ${now}`).toEqual(expected)
+                return actual
+              }))
+          if (op < 7) {
+            const { transition } = yield* run((s) => s.breaker.admit(key, now, settings))
+            if (transition !== undefined) transitions.add(`${transition.from}>${transition.to}`)
+          } else if (op < 17) {
+            const outcome = random(2) === 0 ? "Success" : "Failure"
+            const probe = random(3) === 0
+            const transition = yield* run((s) => s.breaker.record(key, now, settings, outcome, probe))
+            if (transition !== undefined) transitions.add(`${transition.from}>${transition.to}`)
+          } else if (op === 17) yield* run((s) => s.breaker.release(key, true))
+          else if (op === 18) yield* run((s) => s.breaker.state(key))
+          else if (random(8) === 0) yield* run((s) => s.breaker.isolate(key, now))
+          else yield* run((s) => s.breaker.reset(key, now))
+          yield* run((s) => s.breaker.state(key))
+        }
+      }
+      expect(operations).toBe(1_800)
+      yield* healthy(events)
+      // The sequence walked the whole state machine.
+      expect([...transitions].sort()).toEqual(
+        expect.arrayContaining(["Closed>Open", "HalfOpen>Closed", "HalfOpen>Open", "Open>HalfOpen"])
+      )
+    }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
+
+  it.effect("answers every budget operation exactly as the in-memory store", () =>
+    Effect.gen(function*() {
+      const events = yield* ResilienceEvent.subscribe
+      const redis = yield* RedisStateStore.make(options())
+      const memory = yield* StateStore.memory
+      const random = seeded(11)
+      const budgetEvents = ["Request", "Success", "Failure"] as const
+      let withdrawn = 0
+      for (const settings of [tokenBucket, ratioBudget]) {
+        let now = 1_700_000_000_000
+        for (let i = 0; i < 300; i++) {
+          now += 100 * random(3)
+          const key = `${settings._tag}-${random(2)}`
+          const op = random(4)
+          const event = budgetEvents[random(3)]
+          const [expected, actual] = op < 2
+            ? yield* Effect.all([
+              memory.budget.record(key, now, settings, event),
+              redis.budget.record(key, now, settings, event)
+            ]).pipe(Effect.as([0, 0]))
+            : op === 2
+            ? yield* Effect.all([memory.budget.withdraw(key, now, settings), redis.budget.withdraw(key, now, settings)])
+            : yield* Effect.all([memory.budget.level(key, now, settings), redis.budget.level(key, now, settings)])
+          expect(actual, `operation ${i} on ${key}`).toEqual(expected)
+          if (op === 2 && actual === true) withdrawn++
+          expect(yield* redis.budget.level(key, now, settings), `level after ${i} on ${key}`).toEqual(
+            yield* memory.budget.level(key, now, settings)
+          )
+        }
+      }
+      expect(withdrawn).toBeGreaterThan(10)
+      yield* healthy(events)
+    }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
+
+  it.effect("shares a breaker between two processes: failures in one open it for both", () =>
+    Effect.gen(function*() {
+      const shared = options()
+      // Two stores, two connections: as two processes would have.
+      const storeA = yield* RedisStateStore.make(shared)
+      const storeB = yield* RedisStateStore.make(shared)
+      const breakerOptions = {
+        key: "openai/gpt-4o",
+        trip: CircuitBreaker.consecutive(3),
+        breakDuration: "5 seconds",
+        halfOpenProbes: 2
+      } as const
+      const a = yield* CircuitBreaker.make(breakerOptions).pipe(Effect.provideService(StateStore.StateStore, storeA))
+      const b = yield* CircuitBreaker.make(breakerOptions).pipe(Effect.provideService(StateStore.StateStore, storeB))
+
+      for (let i = 0; i < 3; i++) yield* Effect.either(a.protect(Effect.fail(transient)))
+      const rejected = yield* Effect.either(b.protect(Effect.succeed("never called")))
+      expect(Either.isLeft(rejected) && CircuitBreaker.isCircuitOpenError(rejected.left)).toBe(true)
+      expect(yield* b.state).toEqual({ _tag: "Open", openedAt: 0, until: 5_000, opens: 1 })
+
+      // Half-open: two probes in flight, one in each process; a third call, in either, is refused.
+      yield* TestClock.adjust("5 seconds")
+      let entered = 0
+      let release: () => void = () => {}
+      const gate = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const probe = Effect.zipRight(Effect.sync(() => entered++), Effect.promise(() => gate))
+      const probeA = yield* Effect.fork(a.protect(probe))
+      yield* eventually(() => entered === 1, "the first probe is admitted")
+      const probeB = yield* Effect.fork(b.protect(probe))
+      yield* eventually(() => entered === 2, "the second probe is admitted")
+      const third = yield* Effect.either(a.protect(Effect.succeed("never called")))
+      expect(Either.isLeft(third) && third.left._tag === "CircuitOpenError" && third.left.state).toBe("HalfOpen")
+      expect(yield* a.state).toEqual({ _tag: "HalfOpen", probes: 2, successes: 0, opens: 1 })
+      release()
+      yield* Fiber.join(probeA)
+      yield* Fiber.join(probeB)
+      expect(yield* b.state).toEqual({ _tag: "Closed" })
+      expect(entered).toBe(2)
+    }).pipe(Effect.scoped))
+
+  it.effect("shares retry-budget tokens between two processes", () =>
+    Effect.gen(function*() {
+      const shared = options()
+      const storeA = yield* RedisStateStore.make(shared)
+      const storeB = yield* RedisStateStore.make(shared)
+      // 5 tokens; a retry needs more than 2.5. Two failures in A leave 3: B may retry; a third leaves 2: it may not.
+      yield* storeA.budget.record("openai", 0, tokenBucket, "Failure")
+      yield* storeA.budget.record("openai", 0, tokenBucket, "Failure")
+      expect(yield* storeB.budget.withdraw("openai", 0, tokenBucket)).toBe(true)
+      yield* storeB.budget.record("openai", 0, tokenBucket, "Failure")
+      expect(yield* storeA.budget.withdraw("openai", 0, tokenBucket)).toBe(false)
+      expect(yield* storeB.budget.level("openai", 0, tokenBucket)).toBe(2)
+      yield* storeA.budget.record("openai", 0, tokenBucket, "Success")
+      expect(yield* storeB.budget.level("openai", 0, tokenBucket)).toBe(2.1)
+    }).pipe(Effect.scoped))
+
+  it.effect("shares a rate limit between two processes: together they get the limit, not twice it", () =>
+    Effect.gen(function*() {
+      const shared = options()
+      const limiterOptions = {
+        key: "openai",
+        requestsPerMinute: 60,
+        burst: { requests: 3 },
+        onExceeded: "fail"
+      } as const
+      // Each "process" builds its own store layer (its own connection), for the life of the test.
+      const makeIn = Effect.flatMap(
+        Layer.build(RedisStateStore.layerRateLimiterStore(shared)),
+        (context) => RateLimiter.make(limiterOptions).pipe(Effect.provide(context))
+      )
+      const a = yield* makeIn
+      const b = yield* makeIn
+      const results: Array<string> = []
+      for (const limiter of [a, b, a, b, a, b]) {
+        const result = yield* Effect.either(RateLimiter.protect(Effect.succeed("ok"), limiter))
+        results.push(Either.isRight(result) ? "ok" : result.left._tag)
+      }
+      expect(results).toEqual([
+        "ok",
+        "ok",
+        "ok",
+        "RateLimitedLocallyError",
+        "RateLimitedLocallyError",
+        "RateLimitedLocallyError"
+      ])
+      // One refill interval (1 s at 60 a minute) later, one more call, in either process.
+      yield* TestClock.adjust("1 second")
+      const next = yield* Effect.all([b, a].map((l) => Effect.either(RateLimiter.protect(Effect.succeed("ok"), l))))
+      expect(next.map(Either.isRight)).toEqual([true, false])
+    }).pipe(Effect.scoped))
+
+  it.effect("treats a foreign value under its key as absent, overwrites it and warns", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      const store = yield* RedisStateStore.make({ ...options(), prefix: p })
+      const logs: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message }) => logs.push(`${logLevel.label} ${String(message)}`))
+      )
+      yield* Effect.promise(() => server.command(`SET ${p}{a}:breaker not-a-hash`))
+      yield* Effect.promise(() => server.command(`HSET ${p}{b}:breaker s X cf 1`))
+      yield* Effect.promise(() => server.command(`HSET ${p}{c}:budget t lots`))
+      const settings = { ...consecutive, trip: { _tag: "Consecutive", threshold: 1 } } as const
+      const run = Effect.gen(function*() {
+        expect((yield* store.breaker.admit("a", 0, settings)).admission).toEqual({ _tag: "Admitted", probe: false })
+        expect(yield* store.breaker.record("b", 0, settings, "Failure", false)).toEqual({
+          from: "Closed",
+          to: "Open",
+          at: 0,
+          until: 1_000
+        })
+        expect(yield* store.budget.level("c", 0, tokenBucket)).toBe(5)
+        // Overwritten: a second look finds our own value, and says nothing.
+        expect(yield* store.breaker.state("b")).toEqual({ _tag: "Open", openedAt: 0, until: 1_000, opens: 1 })
+      })
+      yield* Effect.provide(run, capture)
+      expect(logs.filter((line) => line.includes("was not one the store wrote"))).toHaveLength(3)
+      expect(logs.every((line) => line.startsWith("WARN"))).toBe(true)
+      expect(yield* Effect.promise(() => server.command(`TYPE ${p}{a}:breaker`))).toBe("+none")
+    }).pipe(Effect.scoped))
+
+  it.effect("writes every key with a TTL and a Cluster hash tag", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      const store = yield* RedisStateStore.make({ ...options(), prefix: p, keyTtl: "1 hour" })
+      yield* store.breaker.record("openai/gpt-4o", 0, consecutive, "Failure", false)
+      yield* store.budget.record("openai/gpt-4o", 0, ratioBudget, "Request")
+      const keys = [`${p}{openai/gpt-4o}:breaker`, `${p}{openai/gpt-4o}:budget`, `${p}{openai/gpt-4o}:budget:requests`]
+      for (const key of keys) {
+        const ttl = Number((yield* Effect.promise(() => server.command(`PTTL ${key}`))).slice(1))
+        expect(ttl, key).toBeGreaterThan(3_500_000)
+        expect(ttl, key).toBeLessThanOrEqual(3_600_000)
+      }
+      // A success on a breaker with no failures writes nothing.
+      yield* store.breaker.record("quiet", 0, consecutive, "Success", false)
+      expect(yield* Effect.promise(() => server.command(`EXISTS ${p}{quiet}:breaker`))).toBe(":0")
+    }).pipe(Effect.scoped))
+
+  it.effect("sends a script again when the server has forgotten it (NOSCRIPT)", () =>
+    Effect.gen(function*() {
+      const store = yield* RedisStateStore.make(options())
+      const events = yield* ResilienceEvent.subscribe
+      yield* store.breaker.record("k", 0, consecutive, "Failure", false)
+      yield* Effect.promise(() => server.command("SCRIPT FLUSH"))
+      yield* store.breaker.record("k", 0, consecutive, "Failure", false)
+      const opened = yield* store.breaker.record("k", 0, consecutive, "Failure", false)
+      expect(opened).toEqual({ from: "Closed", to: "Open", at: 0, until: 1_000 })
+      expect(yield* Queue.takeAll(events)).toHaveLength(0)
+    }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
+
+  it.live("fails open when an operation exceeds the timeout, once, and recovers when Redis answers again", () =>
+    Effect.gen(function*() {
+      const store = yield* RedisStateStore.make({
+        url: server.url,
+        prefix: prefix(),
+        operationTimeout: "20 millis",
+        healthCheckInterval: "50 millis"
+      })
+      const events = yield* ResilienceEvent.subscribe
+      const settings = { ...consecutive, trip: { _tag: "Consecutive", threshold: 2 } } as const
+      // Redis stops answering every client for 300 ms (it queues their commands and runs them after).
+      yield* Effect.promise(() => server.command("CLIENT PAUSE 300 ALL"))
+      const started = Date.now()
+      // Each call answers, from local state: the first three after the timeout (the third degrades the
+      // store), the rest at once. (Admissions of a closed breaker write nothing that Redis could apply
+      // once the pause ends.)
+      for (let i = 0; i < 3; i++) {
+        expect((yield* store.breaker.admit("k", 0, settings)).admission._tag).toBe("Admitted")
+        const seen = Array.from(yield* Queue.takeAll(events), (e) => e._tag === "StoreDegraded" ? e.reason : e._tag)
+        expect(seen).toEqual(i < 2 ? [] : ["no answer within 20 ms"])
+      }
+      expect(yield* store.breaker.record("k", 0, settings, "Failure", false)).toBeUndefined()
+      for (let i = 0; i < 20; i++) {
+        expect((yield* store.breaker.admit("k", 0, settings)).admission._tag).toBe("Admitted")
+      }
+      expect(Date.now() - started).toBeLessThan(200)
+      expect(yield* Queue.takeAll(events)).toHaveLength(0)
+      const recovered = yield* Queue.take(events).pipe(Effect.timeout("3 seconds"))
+      expect(recovered._tag).toBe("StoreRecovered")
+      if (recovered._tag === "StoreRecovered") {
+        expect(Duration.toMillis(recovered.downFor)).toBeGreaterThanOrEqual(250)
+      }
+      // Shared state again: the failure recorded locally during the outage is not on Redis.
+      expect(yield* store.breaker.record("k", 0, settings, "Failure", false)).toBeUndefined()
+      expect(yield* store.breaker.state("k")).toEqual({ _tag: "Closed" })
+      expect(yield* store.breaker.record("k", 0, settings, "Failure", false)).toMatchObject({ to: "Open" })
+    }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
+
+  it.effect("uses a client it is given, and leaves it open", () =>
+    Effect.gen(function*() {
+      const client = new Redis(server.port, "127.0.0.1", { enableOfflineQueue: false, lazyConnect: true })
+      yield* Effect.promise(() => client.connect())
+      const store = yield* RedisStateStore.make({ client, prefix: prefix(), operationTimeout: "1 second" }).pipe(
+        Effect.scoped
+      )
+      // The store's scope is closed: the client is still the caller's, and still works.
+      expect(client.status).toBe("ready")
+      expect(yield* store.budget.withdraw("k", 0, tokenBucket)).toBe(true)
+      yield* Effect.promise(() => client.quit())
+    }))
+
+  it.effect("reads its options from Config (layerConfig)", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      const layer = RedisStateStore.layerConfig({
+        url: Config.string("REDIS_URL"),
+        prefix: Config.string("REDIS_PREFIX"),
+        operationTimeout: Config.duration("REDIS_TIMEOUT")
+      })
+      const provider = ConfigProvider.fromMap(
+        new Map([["REDIS_URL", server.url], ["REDIS_PREFIX", p], ["REDIS_TIMEOUT", "1 second"]])
+      )
+      const opened = yield* Effect.flatMap(
+        StateStore.StateStore,
+        (store) =>
+          store.breaker.record(
+            "k",
+            0,
+            { ...consecutive, trip: { _tag: "Consecutive", threshold: 1 } },
+            "Failure",
+            false
+          )
+      ).pipe(Effect.provide(layer), Effect.withConfigProvider(provider))
+      expect(opened).toEqual({ from: "Closed", to: "Open", at: 0, until: 1_000 })
+      expect(yield* Effect.promise(() => server.command(`HGET ${p}{k}:breaker s`))).toBe("$1")
+    }))
+
+  it.effect("starts degraded, without failing, when Redis cannot be reached", () =>
+    Effect.gen(function*() {
+      const events = yield* ResilienceEvent.subscribe
+      // Port 1 on loopback: nothing listens there.
+      const store = yield* RedisStateStore.make({ host: "127.0.0.1", port: 1, prefix: prefix() })
+      const admitted = yield* store.breaker.admit("k", 0, consecutive)
+      expect(admitted.admission).toEqual({ _tag: "Admitted", probe: false })
+      const all = Array.from(yield* Queue.takeAll(events))
+      expect(all.map((e) => e._tag)).toEqual(["StoreDegraded"])
+      expect(all[0]._tag === "StoreDegraded" && all[0].reason.length).toBeGreaterThan(0)
+    }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
+})
