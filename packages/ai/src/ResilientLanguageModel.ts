@@ -30,8 +30,9 @@
  *   `AiError`, unchanged.
  * - Admission: the rate limiter is charged an estimate of the prompt's tokens
  *   (the `Tokenizer` in context if any, else `estimateTokens`, ~4 characters a
- *   token). The core limiter has no way to correct a charge afterwards, so
- *   the usage reported by the response is not fed back.
+ *   token). The usage the response reports is not fed back yet: the core
+ *   limiter can correct a charge (`RateLimiter.adjust`), but the
+ *   `Resilience` pipeline does not expose its limiters.
  * - Spans: the `LanguageModel.*` span gets `gen_ai.system`,
  *   `gen_ai.request.model` (from `key`, `"openai/gpt-4o"`) and
  *   `resilience.key`; the pipeline's own spans and events carry the key.

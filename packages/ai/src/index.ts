@@ -18,3 +18,10 @@ export * as StreamGuard from "./StreamGuard.js"
  * @since 0.1.0
  */
 export * as ResilientLanguageModel from "./ResilientLanguageModel.js"
+
+/**
+ * One `@effect/ai` `LanguageModel` served by an ordered list of models, each under its own pipeline, as a Layer.
+ *
+ * @since 0.1.0
+ */
+export * as FailoverLanguageModel from "./FailoverLanguageModel.js"

@@ -492,6 +492,49 @@ export const observe: {
   <L>(limiter: RateLimiter<L>, observation: Observation): Effect.Effect<void> => internal.observe(limiter, observation)
 )
 
+/**
+ * Corrects a call's token charge once its real cost is known (e.g. the
+ * usage a response reported, against the estimate charged by `protect`): a
+ * positive `tokens` takes that many more from the tokens bucket (below zero
+ * if need be: later calls wait for it, this one is not held), a negative one
+ * gives them back. Only tokens are adjusted; a limiter that does not count
+ * tokens ignores it, and so does a count of 0.
+ *
+ * Fractions err on the side of fewer calls: a charge is rounded up, a refund
+ * down. A refund never fills the bucket beyond its `burst` (the store's
+ * buckets are not capped on a give-back, so the level is read first; with a
+ * shared store, a call taken between the read and the refund only makes the
+ * refund smaller than it could be).
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * declare const complete: Effect.Effect<{ readonly totalTokens: number }>
+ *
+ * const program = Effect.gen(function*() {
+ *   const limiter = yield* RateLimiter.make({ tokensPerMinute: 30_000 })
+ *   const estimate = 1_200
+ *   const usage = yield* RateLimiter.protect(complete, limiter, { tokens: estimate })
+ *   // data-first: charge what the provider reported, not the estimate
+ *   yield* RateLimiter.adjust(limiter, usage.totalTokens - estimate)
+ *   // data-last
+ *   yield* RateLimiter.adjust(-200)(limiter)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const adjust: {
+  (tokens: number): <L>(limiter: RateLimiter<L>) => Effect.Effect<void>
+  <L>(limiter: RateLimiter<L>, tokens: number): Effect.Effect<void>
+} = dual(
+  2,
+  <L>(limiter: RateLimiter<L>, tokens: number): Effect.Effect<void> => internal.adjust(limiter, tokens)
+)
+
 // ---------------------------------------------------------------------------
 // Metrics
 // ---------------------------------------------------------------------------

@@ -399,6 +399,78 @@ describe("RateLimiter events and metrics", () => {
     }))
 })
 
+describe("RateLimiter.adjust", () => {
+  /** TPM 1,000: a bucket of 1,000 tokens, one more every 60 ms; refusals say how long until a call fits. */
+  const tokenLimiter = RateLimiter.make({ tokensPerMinute: 1_000, onExceeded: "fail" })
+  const refusedAfter = <L>(limiter: RateLimiter.RateLimiter<L>, tokens: number) =>
+    Effect.map(Effect.exit(RateLimiter.protect(Effect.void, limiter, { tokens })), (exit) => {
+      if (Exit.isSuccess(exit)) return 0
+      const error = failureOf(exit) as RateLimiter.RateLimitedLocallyError
+      return Duration.toMillis(error.retryAfter)
+    })
+
+  it.effect("a positive adjustment charges the difference: the next call waits for it", () =>
+    Effect.gen(function*() {
+      const limiter = yield* tokenLimiter
+      yield* RateLimiter.protect(Effect.void, limiter, { tokens: 400 })
+      // The response used 1,000 tokens, not 400: the bucket is empty, 100 tokens are 6 s away.
+      yield* RateLimiter.adjust(limiter, 600)
+      expect(yield* refusedAfter(limiter, 100)).toBe(6_000)
+    }))
+
+  it.effect("a charge may take the bucket below zero; a waiting call then waits for the debt too", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ tokensPerMinute: 1_000 })
+      yield* RateLimiter.protect(Effect.void, limiter, { tokens: 1_000 })
+      yield* RateLimiter.adjust(limiter, 500)
+      const { admitted, call } = recorder()
+      const fiber = yield* Effect.fork(RateLimiter.protect(call, limiter, { tokens: 100 }))
+      yield* TestClock.adjust("35999 millis")
+      expect(admitted).toEqual([])
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(fiber)
+      // (500 owed + 100) × 60 ms
+      expect(admitted).toEqual([36_000])
+    }))
+
+  it.effect("a negative adjustment gives tokens back", () =>
+    Effect.gen(function*() {
+      const limiter = yield* tokenLimiter
+      yield* RateLimiter.protect(Effect.void, limiter, { tokens: 1_000 })
+      expect(yield* refusedAfter(limiter, 600)).toBe(36_000)
+      // The response used 400 of the 1,000 charged.
+      yield* RateLimiter.adjust(limiter, -600)
+      expect(yield* refusedAfter(limiter, 600)).toBe(0)
+      expect(yield* refusedAfter(limiter, 1)).toBe(60)
+    }))
+
+  it.effect("a refund never fills the bucket beyond its burst", () =>
+    Effect.gen(function*() {
+      const limiter = yield* tokenLimiter
+      yield* RateLimiter.protect(Effect.void, limiter, { tokens: 100 })
+      yield* RateLimiter.adjust(limiter, -500)
+      expect(yield* refusedAfter(limiter, 1_000)).toBe(0)
+      expect(yield* refusedAfter(limiter, 1)).toBe(60)
+    }))
+
+  it.effect("rounds a charge up and a refund down; ignores 0, non-finite counts and limiters without tokens", () =>
+    Effect.gen(function*() {
+      const limiter = yield* tokenLimiter
+      yield* RateLimiter.protect(Effect.void, limiter, { tokens: 1_000 })
+      yield* RateLimiter.adjust(limiter, -1.9)
+      expect(yield* refusedAfter(limiter, 2)).toBe(60)
+      yield* RateLimiter.adjust(limiter, 0.1)
+      expect(yield* refusedAfter(limiter, 1)).toBe(60)
+      yield* RateLimiter.adjust(limiter, 0)
+      yield* RateLimiter.adjust(limiter, Number.NaN)
+      yield* RateLimiter.adjust(-Infinity)(limiter)
+      expect(yield* refusedAfter(limiter, 1)).toBe(60)
+      const requestsOnly = yield* RateLimiter.make({ requestsPerMinute: 60, onExceeded: "fail" })
+      yield* RateLimiter.adjust(requestsOnly, 1_000)
+      expect(Exit.isSuccess(yield* Effect.exit(RateLimiter.protect(Effect.void, requestsOnly)))).toBe(true)
+    }))
+})
+
 describe("RateLimiter options", () => {
   it.effect("lists every problem in one InvalidPolicyError", () =>
     Effect.gen(function*() {

@@ -23,15 +23,18 @@ const moduleName = "ResilientLanguageModel"
 // Errors
 // ---------------------------------------------------------------------------
 
-/** Implements `ResilientLanguageModel.toAiError`, documented there. */
-export const toAiError = (method: string) => (error: unknown): AiError.AiError =>
+/** `toAiError` for the decorator named `module` (the `module` of the `UnknownError`s it raises). */
+export const toAiErrorIn = (module: string) => (method: string) => (error: unknown): AiError.AiError =>
   AiError.isAiError(error) ? error : new AiError.UnknownError({
-    module: moduleName,
+    module,
     method,
     // The messages of this library's errors name keys, reasons and durations, never a credential.
     description: error instanceof Error ? error.message : "the call failed in the resilience layer",
     cause: error
   })
+
+/** Implements `ResilientLanguageModel.toAiError`, documented there. */
+export const toAiError: (method: string) => (error: unknown) => AiError.AiError = toAiErrorIn(moduleName)
 
 /** Implements `ResilientLanguageModel.rejection`, documented there. */
 export const rejection = (error: AiError.AiError): Option.Option<Resilience.PolicyRejection> =>
@@ -86,19 +89,85 @@ export const estimateTokens = (prompt: Prompt.Prompt): number => {
 // ---------------------------------------------------------------------------
 
 /** A toolkit for the inner call: its tools' schemas only, since the inner call never runs a handler. */
-const toolkitOf = (tools: ReadonlyArray<Tool.Any>): Toolkit.WithHandler<any> | undefined =>
+export const toolkitOf = (tools: ReadonlyArray<Tool.Any>): Toolkit.WithHandler<any> | undefined =>
   tools.length === 0 ? undefined : {
     tools: Object.fromEntries(tools.map((tool) => [tool.name, tool])),
     handle: () => Effect.dieMessage("ResilientLanguageModel: the inner model must not run tool handlers")
   }
 
-const malformed = (method: string) => (error: ParseResult.ParseError) =>
-  AiError.MalformedOutput.fromParseError({ module: moduleName, method, error })
+/** Turns a failure to encode the response into the `MalformedOutput` error `LanguageModel` itself raises. */
+export const malformed = (method: string, module: string = moduleName) => (error: ParseResult.ParseError) =>
+  AiError.MalformedOutput.fromParseError({ module, method, error })
 
-const splitKey = (key: string): readonly [string, string | undefined] => {
+/** Splits `"provider/model"` into its two parts (the model is `undefined` without a `/`). */
+export const splitKey = (key: string): readonly [string, string | undefined] => {
   const slash = key.indexOf("/")
   return slash < 0 ? [key, undefined] : [key.slice(0, slash), key.slice(slash + 1)]
 }
+
+/**
+ * Counts a prompt's tokens for the rate limiter: with `estimate` when given (`false`: 0), else with the
+ * `Tokenizer` in context at the call or at build time, else with `estimateTokens`.
+ */
+export const tokenCounter = (
+  estimate: ((prompt: Prompt.Prompt) => number) | false | undefined,
+  tokenizerAtBuild: Option.Option<Tokenizer.Service>
+) =>
+(prompt: Prompt.Prompt): Effect.Effect<number> => {
+  if (estimate === false) return Effect.succeed(0)
+  if (estimate !== undefined) return Effect.sync(() => estimate(prompt))
+  return Effect.flatMap(Effect.serviceOption(Tokenizer.Tokenizer), (atCall) => {
+    const tokenizer = Option.orElse(atCall, () => tokenizerAtBuild)
+    return Option.isNone(tokenizer)
+      ? Effect.sync(() => estimateTokens(prompt))
+      : Effect.orElse(
+        Effect.map(tokenizer.value.tokenize(prompt), (tokens) => tokens.length),
+        () => Effect.sync(() => estimateTokens(prompt))
+      )
+  })
+}
+
+/** The options of the inner model's call: the prompt, and the tools' schemas with tool call resolution off. */
+export const request = (
+  providerOptions: LanguageModel.ProviderOptions,
+  toolkit: Toolkit.WithHandler<any> | undefined
+) =>
+  toolkit === undefined
+    ? { prompt: providerOptions.prompt }
+    : {
+      prompt: providerOptions.prompt,
+      toolkit,
+      toolChoice: providerOptions.toolChoice,
+      // The outer service resolves the tool calls, once, after the (possibly retried) provider call.
+      disableToolCallResolution: true as const
+    }
+
+/** The inner model's `generateText`, or its `generateObject` when the outer call asked for JSON. */
+export const innerGenerate = (
+  inner: LanguageModel.Service,
+  providerOptions: LanguageModel.ProviderOptions,
+  toolkit: Toolkit.WithHandler<any> | undefined
+): Effect.Effect<LanguageModel.GenerateTextResponse<any>, AiError.AiError> => {
+  const format = providerOptions.responseFormat
+  return format.type === "json"
+    ? (inner.generateObject as any)({
+      ...request(providerOptions, toolkit),
+      schema: format.schema,
+      objectName: format.objectName
+    })
+    : (inner.generateText as any)(request(providerOptions, toolkit))
+}
+
+/** Encodes a response's parts, as a provider function returns them. */
+export const encodeParts = (
+  parts: ReadonlyArray<Response.Part<any>>,
+  toolkit: Toolkit.WithHandler<any> | undefined,
+  module: string = moduleName
+): Effect.Effect<Array<Response.PartEncoded>, AiError.AiError> =>
+  Effect.mapError(
+    Schema.encode(Schema.Array(Response.Part(toolkit ?? Toolkit.empty)))(parts as any),
+    malformed("generateText", module)
+  ) as Effect.Effect<Array<Response.PartEncoded>, AiError.AiError>
 
 /** Implements `ResilientLanguageModel.wrap`, documented there. */
 export const wrap = (
@@ -119,33 +188,7 @@ export const wrap = (
       span.attribute("resilience.key", key)
     }
 
-    const tokensOf = (prompt: Prompt.Prompt): Effect.Effect<number> => {
-      if (options.estimateTokens === false) return Effect.succeed(0)
-      if (options.estimateTokens !== undefined) {
-        const estimate = options.estimateTokens
-        return Effect.sync(() => estimate(prompt))
-      }
-      return Effect.flatMap(Effect.serviceOption(Tokenizer.Tokenizer), (atCall) => {
-        const tokenizer = Option.orElse(atCall, () => tokenizerAtBuild)
-        return Option.isNone(tokenizer)
-          ? Effect.sync(() => estimateTokens(prompt))
-          : Effect.orElse(
-            Effect.map(tokenizer.value.tokenize(prompt), (tokens) => tokens.length),
-            () => Effect.sync(() => estimateTokens(prompt))
-          )
-      })
-    }
-
-    const request = (providerOptions: LanguageModel.ProviderOptions, toolkit: Toolkit.WithHandler<any> | undefined) =>
-      toolkit === undefined
-        ? { prompt: providerOptions.prompt }
-        : {
-          prompt: providerOptions.prompt,
-          toolkit,
-          toolChoice: providerOptions.toolChoice,
-          // The outer service resolves the tool calls, once, after the (possibly retried) provider call.
-          disableToolCallResolution: true as const
-        }
+    const tokensOf = tokenCounter(options.estimateTokens, tokenizerAtBuild)
 
     const generateText = (
       providerOptions: LanguageModel.ProviderOptions
@@ -153,21 +196,10 @@ export const wrap = (
       Effect.gen(function*() {
         annotate(providerOptions.span)
         const toolkit = toolkitOf(providerOptions.tools)
-        const format = providerOptions.responseFormat
-        const call: Effect.Effect<LanguageModel.GenerateTextResponse<any>, AiError.AiError> = format.type === "json"
-          ? (inner.generateObject as any)({
-            ...request(providerOptions, toolkit),
-            schema: format.schema,
-            objectName: format.objectName
-          })
-          : (inner.generateText as any)(request(providerOptions, toolkit))
+        const call = innerGenerate(inner, providerOptions, toolkit)
         const tokens = yield* tokensOf(providerOptions.prompt)
         const response = yield* Effect.mapError(resilience.run(call, { key, tokens }), toAiError("generateText"))
-        const encode = Schema.encode(Schema.Array(Response.Part(toolkit ?? Toolkit.empty)))
-        return yield* Effect.mapError(encode(response.content), malformed("generateText")) as Effect.Effect<
-          Array<Response.PartEncoded>,
-          AiError.AiError
-        >
+        return yield* encodeParts(response.content, toolkit)
       })
 
     const streamText = (

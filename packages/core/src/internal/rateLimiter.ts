@@ -333,6 +333,29 @@ const refuse = (
 }
 
 // ---------------------------------------------------------------------------
+// Adjust
+// ---------------------------------------------------------------------------
+
+/** `RateLimiter.adjust`: takes more tokens, or gives some back without filling the bucket beyond its capacity. */
+export const adjust = <L>(limiter: RateLimiter.RateLimiter<L>, tokens: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const l = limiter as unknown as RateLimiterImpl
+    const bucket = l.tokens
+    if (bucket === undefined || typeof tokens !== "number" || !Number.isFinite(tokens) || tokens === 0) {
+      return Effect.void
+    }
+    // A charge is rounded up and a refund down: both err on the side of fewer calls.
+    if (tokens > 0) return Effect.asVoid(take(l, bucket, Math.ceil(tokens), true))
+    const refund = Math.floor(-tokens)
+    if (refund === 0) return Effect.void
+    // Reading the level is a take of nothing; the store does not cap a give-back at the capacity, so cap it here.
+    return Effect.flatMap(take(l, bucket, 0, true), (level) => {
+      const room = Math.min(refund, bucket.capacity - level)
+      return room > 0 ? Effect.asVoid(take(l, bucket, -room, true)) : Effect.void
+    })
+  })
+
+// ---------------------------------------------------------------------------
 // Observe
 // ---------------------------------------------------------------------------
 
