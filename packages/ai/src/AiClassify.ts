@@ -65,7 +65,8 @@ export interface Options {
   readonly retryDelayCeiling?: Duration.DurationInput | undefined
   /**
    * What a `MalformedOutput` (and an `HttpResponseError` whose body could not
-   * be decoded or was empty) is: `"permanent"` (`Unknown`, the default: the
+   * be decoded or was empty, unless the connection broke while it was read:
+   * that is always transient `Network`) is: `"permanent"` (`Unknown`, the default: the
    * same request usually gets the same answer) or `"transient"`
    * (`ServerError`: for models that sometimes return broken JSON).
    */
@@ -79,6 +80,8 @@ export interface Options {
  *
  * - `HttpResponseError`: by the provider's error body (see the table above),
  *   else by status and headers (`HttpClassify.status`); `x-should-retry` wins;
+ *   a `Decode` / `EmptyBody` error whose body was cut by a broken connection
+ *   (`UND_ERR_SOCKET`, `ECONNRESET`...) is transient `Network`;
  * - `HttpRequestError`: `Transport` is transient `Network` (a malformed
  *   request is permanent), `Encode` and `InvalidUrl` permanent `InvalidRequest`;
  * - `MalformedInput`: permanent `InvalidRequest`; `MalformedOutput`: per

@@ -30,9 +30,10 @@
  *   `AiError`, unchanged.
  * - Admission: the rate limiter is charged an estimate of the prompt's tokens
  *   (the `Tokenizer` in context if any, else `estimateTokens`, ~4 characters a
- *   token). The usage the response reports is not fed back yet: the core
- *   limiter can correct a charge (`RateLimiter.adjust`), but the
- *   `Resilience` pipeline does not expose its limiters.
+ *   token), and corrected with the usage the response reports (its `finish`
+ *   part: total tokens, prompt and completion) through
+ *   `Resilience.Service.adjust`, so the tokens per minute count what the
+ *   provider counts.
  * - Spans: the `LanguageModel.*` span gets `gen_ai.system`,
  *   `gen_ai.request.model` (from `key`, `"openai/gpt-4o"`) and
  *   `resilience.key`; the pipeline's own spans and events carry the key.

@@ -179,6 +179,43 @@ describe("AiClassify.classify: HttpResponseError", () => {
   })
 })
 
+describe("AiClassify.classify: a body cut by a broken connection", () => {
+  /** What the clients build when the connection drops mid-body: the platform error JSON-encoded into `body`. */
+  const cut = (code: string, reason: "Decode" | "EmptyBody" = "Decode") =>
+    new AiError.HttpResponseError({
+      module: "AnthropicClient",
+      method: "streamRequest",
+      request,
+      response: { status: 200, headers: { "content-type": "text/event-stream" } },
+      reason,
+      body: JSON.stringify(
+        {
+          request: { method: "POST", body: { body: JSON.stringify({ prompt: "\"code\": \"ECONNRESET\"" }) } },
+          reason: "Decode",
+          cause: { name: "SocketError", code, socket: { bytesRead: 838 } },
+          _tag: "ResponseError"
+        },
+        null,
+        2
+      )
+    })
+
+  it("classifies UND_ERR_SOCKET, ECONNRESET and EPIPE as transient Network, whatever malformedOutput says", () => {
+    for (const code of ["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]) {
+      assert.strictEqual(summary(AiClassify.classify(cut(code))), "Transient Network")
+      assert.strictEqual(summary(AiClassify.classify(cut(code, "EmptyBody"))), "Transient Network")
+    }
+  })
+
+  it("keeps other decode failures malformed output, even when the prompt mentions a socket error", () => {
+    assert.strictEqual(summary(AiClassify.classify(cut("ERR_INVALID_CHAR"))), "Permanent Unknown")
+    assert.strictEqual(
+      summary(AiClassify.make({ malformedOutput: "transient" })(cut("ERR_INVALID_CHAR"))),
+      "Transient ServerError"
+    )
+  })
+})
+
 describe("AiClassify.classify: malformed bodies fall back to the status rules", () => {
   const table: ReadonlyArray<readonly [string, AiError.AiError, string]> = [
     ["html 502", responseError(502, "<html><body>Bad Gateway</body></html>", {}, "raw"), "Transient ServerError"],

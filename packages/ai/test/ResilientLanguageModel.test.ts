@@ -453,20 +453,64 @@ describe("ResilientLanguageModel.streamText", () => {
 })
 
 describe("ResilientLanguageModel admission", () => {
-  it.scoped("charges the rate limiter with the prompt's estimated tokens", () =>
+  it.scoped("charges the rate limiter with the prompt's estimated tokens, corrected by the reported usage", () =>
     Effect.gen(function*() {
-      const { calls, service } = yield* scripted({ generate: [Effect.succeed(text("a")), Effect.succeed(text("b"))] })
+      const answers = ["a", "b", "c", "d"].map((value) => Effect.succeed(text(value)))
+      const { calls, service } = yield* scripted({ generate: answers })
       const model = yield* resilient(service, {
         key,
         resilience: config({ rateLimiter: { tokensPerMinute: 100, onExceeded: "fail" } })
       })
-      // 240 characters are 60 tokens: the first call fits in the 100 a minute, the second does not.
+      // 240 characters are 60 tokens, charged up front; each response reports 15 tokens used, so the
+      // charge is corrected to 15: 15, 30, 45 used, then a fourth 60-token admission exceeds the 100.
       const prompt = "x".repeat(240)
+      yield* model.generateText({ prompt })
+      yield* model.generateText({ prompt })
+      yield* model.generateText({ prompt })
+      const error = yield* Effect.flip(model.generateText({ prompt }))
+      assert.strictEqual(calls.length, 3)
+      const rejection = ResilientLanguageModel.rejection(error)
+      assert.isTrue(Option.isSome(rejection) && rejection.value._tag === "RateLimitedLocallyError")
+    }))
+
+  it.scoped("charges what the response reports when it is more than the estimate", () =>
+    Effect.gen(function*() {
+      const costly: Array<Response.PartEncoded> = [
+        { type: "text", text: "long answer" },
+        { ...finish, usage: { inputTokens: 10, outputTokens: 85, totalTokens: 95 } }
+      ]
+      const { calls, service } = yield* scripted({ generate: [Effect.succeed(costly), Effect.succeed(text("b"))] })
+      const model = yield* resilient(service, {
+        key,
+        resilience: config({ rateLimiter: { tokensPerMinute: 100, onExceeded: "fail" } })
+      })
+      // 40 characters are 10 tokens: on the estimate alone a second call would fit; the 95 reported do not leave 10.
+      const prompt = "x".repeat(40)
       yield* model.generateText({ prompt })
       const error = yield* Effect.flip(model.generateText({ prompt }))
       assert.strictEqual(calls.length, 1)
-      const rejection = ResilientLanguageModel.rejection(error)
-      assert.isTrue(Option.isSome(rejection) && rejection.value._tag === "RateLimitedLocallyError")
+      assert.isTrue(Option.isSome(ResilientLanguageModel.rejection(error)))
+    }))
+
+  it.scoped("corrects a stream's charge with the usage of its finish part", () =>
+    Effect.gen(function*() {
+      const costlyFinish: Response.StreamPartEncoded = {
+        ...finish,
+        usage: { inputTokens: 10, outputTokens: 85, totalTokens: 95 }
+      }
+      const { calls, service } = yield* scripted({
+        stream: [Stream.make(metadata, textStart, delta("a"), textEnd, costlyFinish)],
+        generate: [Effect.succeed(text("b"))]
+      })
+      const model = yield* resilient(service, {
+        key,
+        resilience: config({ rateLimiter: { tokensPerMinute: 100, onExceeded: "fail" } })
+      })
+      const prompt = "x".repeat(40)
+      yield* Stream.runDrain(model.streamText({ prompt }))
+      const error = yield* Effect.flip(model.generateText({ prompt }))
+      assert.strictEqual(calls.length, 1)
+      assert.isTrue(Option.isSome(ResilientLanguageModel.rejection(error)))
     }))
 
   it.scoped("charges nothing when estimateTokens is false", () =>

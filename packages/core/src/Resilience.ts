@@ -192,6 +192,12 @@ export interface Service {
   readonly breaker: (key: string) => CircuitBreaker.CircuitBreaker | undefined
   /** Feeds the rate limiter of a key what the provider reported (remaining requests, resets, Retry-After). */
   readonly observe: (key: string, observation: RateLimiter.Observation) => Effect.Effect<void>
+  /**
+   * Corrects the tokens charged to the rate limiter of a key once the real
+   * cost is known (the usage a response reported minus the estimate the call
+   * was admitted with): positive charges more, negative gives tokens back.
+   */
+  readonly adjust: (key: string, tokens: number) => Effect.Effect<void>
 }
 
 /**

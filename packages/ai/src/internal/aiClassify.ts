@@ -257,9 +257,27 @@ const withShouldRetry = (verdict: Classify.Verdict, status: number, info: RateLi
   return status === 429 ? quotaExhausted : unknown
 }
 
+/**
+ * The error codes of a connection that broke (Node's `net` errors and undici's socket errors), as they appear in
+ * the `cause` of the platform error that a client JSON-encodes into an `HttpResponseError`'s `body`.
+ */
+const brokenConnectionCode =
+  /(?<!\\)"code":\s*"(UND_ERR_SOCKET|UND_ERR_CLOSED|UND_ERR_BODY_TIMEOUT|UND_ERR_HEADERS_TIMEOUT|ECONNRESET|ECONNABORTED|EPIPE|ETIMEDOUT)"/
+
+/**
+ * Whether a `Decode` / `EmptyBody` response error is a connection that broke while its body was read (the
+ * clients report a dropped SSE body as `Decode` with the 200 already received): a network failure, not a
+ * malformed answer. The clients keep no `cause` on an `HttpResponseError`; they JSON-encode the platform's
+ * `ResponseError` (its `cause` the socket error) into `body`, which is where the code is read.
+ */
+export const isBrokenConnection = (error: AiError.HttpResponseError): boolean =>
+  error.reason !== "StatusCode" && error.body !== undefined && brokenConnectionCode.test(error.body)
+
 /** Implements `AiClassify.response`, documented there. */
 export const response = (error: AiError.HttpResponseError, resolved: Resolved): Classify.Verdict => {
-  if (error.reason !== "StatusCode") return resolved.malformedOutput
+  if (error.reason !== "StatusCode") {
+    return isBrokenConnection(error) ? Classify.transient("Network") : resolved.malformedOutput
+  }
   const status = error.response.status
   let info: RateLimitHeaders.Info
   try {

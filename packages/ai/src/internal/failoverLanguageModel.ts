@@ -35,6 +35,7 @@ interface Built {
   readonly system: string
   readonly model: string | undefined
   readonly inner: LanguageModel.Service
+  readonly resilience: Resilience.Service
 }
 
 /** Implements `FailoverLanguageModel.make`, documented there. */
@@ -61,7 +62,7 @@ export const make = <E, R>(
       // Each step has a pipeline of its own: its own retries, breaker, bulkhead and limiter, under its key.
       const resilience = yield* Resilience.make(step.resilience, { classify })
       const [system, model] = rlm.splitKey(step.key)
-      built.push({ key: step.key, system, model, inner })
+      built.push({ key: step.key, system, model, inner, resilience })
       fallbackSteps.push(Fallback.step(step.key, (input: Input) => input.call(index), {
         resilience,
         key: step.key,
@@ -102,12 +103,17 @@ export const make = <E, R>(
     ): Effect.Effect<Array<Response.PartEncoded>, AiError.AiError> =>
       Effect.gen(function*() {
         const toolkit = rlm.toolkitOf(providerOptions.tools)
+        const tokens = yield* tokensOf(providerOptions.prompt)
         const input: Input = {
-          tokens: yield* tokensOf(providerOptions.prompt),
+          tokens,
           call: (index) =>
             Effect.tap(
               rlm.innerGenerate(built[index].inner, providerOptions, toolkit),
-              () => served(providerOptions.span, built[index])
+              (response) =>
+                Effect.zipRight(
+                  served(providerOptions.span, built[index]),
+                  rlm.correctCharge(built[index].resilience, built[index].key, tokens, response.usage)
+                )
             )
         }
         const call = fallback.run(input)
@@ -129,7 +135,7 @@ export const make = <E, R>(
         // stream is never hedged, so one attempt runs at a time.
         let current = 0
         const parts: Stream.Stream<Response.StreamPart<any>, AiError.AiError> = Stream.suspend(() =>
-          (built[current].inner.streamText as any)(rlm.request(providerOptions, toolkit))
+          rlm.innerStream(built[current].inner, providerOptions, toolkit)
         )
         const encode = Schema.encode(Schema.ChunkFromSelf(Response.StreamPart(toolkit ?? Toolkit.empty)))
         return StreamGuard.guard(parts, {
@@ -148,6 +154,11 @@ export const make = <E, R>(
                 })
             }) as Effect.Effect<any, any, any>
         }).pipe(
+          Stream.tap((part) =>
+            part.type === "finish"
+              ? rlm.correctCharge(built[current].resilience, built[current].key, tokens, part.usage)
+              : Effect.void
+          ),
           Stream.mapError(toAiError("streamText")),
           Stream.mapChunksEffect((chunk) => Effect.mapError(encode(chunk), rlm.malformed("streamText", moduleName)))
         )

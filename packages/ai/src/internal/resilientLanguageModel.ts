@@ -16,6 +16,7 @@ import type { Span } from "effect/Tracer"
 import * as AiClassify from "../AiClassify.js"
 import type * as ResilientLanguageModel from "../ResilientLanguageModel.js"
 import * as StreamGuard from "../StreamGuard.js"
+import { redact } from "./redact.js"
 
 const moduleName = "ResilientLanguageModel"
 
@@ -25,13 +26,16 @@ const moduleName = "ResilientLanguageModel"
 
 /** `toAiError` for the decorator named `module` (the `module` of the `UnknownError`s it raises). */
 export const toAiErrorIn = (module: string) => (method: string) => (error: unknown): AiError.AiError =>
-  AiError.isAiError(error) ? error : new AiError.UnknownError({
-    module,
-    method,
-    // The messages of this library's errors name keys, reasons and durations, never a credential.
-    description: error instanceof Error ? error.message : "the call failed in the resilience layer",
-    cause: error
-  })
+  // The clients' errors keep the request's headers (the API key among them): redacted before they leave.
+  redact(
+    AiError.isAiError(error) ? error : new AiError.UnknownError({
+      module,
+      method,
+      // The messages of this library's errors name keys, reasons and durations, never a credential.
+      description: error instanceof Error ? error.message : "the call failed in the resilience layer",
+      cause: error
+    })
+  )
 
 /** Implements `ResilientLanguageModel.toAiError`, documented there. */
 export const toAiError: (method: string) => (error: unknown) => AiError.AiError = toAiErrorIn(moduleName)
@@ -149,14 +153,30 @@ export const innerGenerate = (
   toolkit: Toolkit.WithHandler<any> | undefined
 ): Effect.Effect<LanguageModel.GenerateTextResponse<any>, AiError.AiError> => {
   const format = providerOptions.responseFormat
-  return format.type === "json"
+  const call: Effect.Effect<LanguageModel.GenerateTextResponse<any>, AiError.AiError> = format.type === "json"
     ? (inner.generateObject as any)({
       ...request(providerOptions, toolkit),
       schema: format.schema,
       objectName: format.objectName
     })
     : (inner.generateText as any)(request(providerOptions, toolkit))
+  // Redacted before the pipeline sees them, so that its spans and events never hold a credential.
+  return Effect.mapError(call, redact)
 }
+
+/** The inner model's stream for the outer call, tool calls left unresolved, its errors redacted. */
+export const innerStream = (
+  inner: LanguageModel.Service,
+  providerOptions: LanguageModel.ProviderOptions,
+  toolkit: Toolkit.WithHandler<any> | undefined
+): Stream.Stream<Response.StreamPart<any>, AiError.AiError> =>
+  Stream.mapError(
+    (inner.streamText as any)(request(providerOptions, toolkit)) as Stream.Stream<
+      Response.StreamPart<any>,
+      AiError.AiError
+    >,
+    redact
+  )
 
 /** Encodes a response's parts, as a provider function returns them. */
 export const encodeParts = (
@@ -199,6 +219,7 @@ export const wrap = (
         const call = innerGenerate(inner, providerOptions, toolkit)
         const tokens = yield* tokensOf(providerOptions.prompt)
         const response = yield* Effect.mapError(resilience.run(call, { key, tokens }), toAiError("generateText"))
+        yield* correctCharge(resilience, key, tokens, response.usage)
         return yield* encodeParts(response.content, toolkit)
       })
 
@@ -208,15 +229,16 @@ export const wrap = (
       Stream.unwrap(Effect.gen(function*() {
         annotate(providerOptions.span)
         const toolkit = toolkitOf(providerOptions.tools)
-        const parts: Stream.Stream<Response.StreamPart<any>, AiError.AiError> = (inner.streamText as any)(
-          request(providerOptions, toolkit)
-        )
+        const parts = innerStream(inner, providerOptions, toolkit)
         const tokens = yield* tokensOf(providerOptions.prompt)
         const encode = Schema.encode(Schema.ChunkFromSelf(Response.StreamPart(toolkit ?? Toolkit.empty)))
         return StreamGuard.guard(parts, {
           ...options.stream,
           run: (attempt) => resilience.run(attempt, { key, tokens })
         }).pipe(
+          Stream.tap((part) =>
+            part.type === "finish" ? correctCharge(resilience, key, tokens, part.usage) : Effect.void
+          ),
           Stream.mapError(toAiError("streamText")),
           Stream.mapChunksEffect((chunk) => Effect.mapError(encode(chunk), malformed("streamText")))
         )
@@ -224,6 +246,22 @@ export const wrap = (
 
     return yield* LanguageModel.make({ generateText, streamText })
   })
+
+/**
+ * Corrects the rate limiter's charge for a call admitted with an estimate of
+ * `charged` tokens once the response reports its usage: the tokens per minute
+ * count what the provider counts (prompt and completion).
+ */
+export const correctCharge = (
+  resilience: Resilience.Service,
+  key: string,
+  charged: number,
+  usage: Response.Usage
+): Effect.Effect<void> => {
+  if (charged === 0) return Effect.void
+  const used = usage.totalTokens ?? ((usage.inputTokens ?? 0) + (usage.outputTokens ?? 0))
+  return used > 0 ? resilience.adjust(key, used - charged) : Effect.void
+}
 
 /** The pipeline's classifier: `AiError`s and in-stream error parts by `AiClassify`, the rest by `Classify.standard`. */
 export const classifier = (options?: ResilientLanguageModel.Options["classify"]): Classify.Classifier<unknown> =>

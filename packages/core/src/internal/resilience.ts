@@ -218,6 +218,10 @@ export const make = (
       observe: (key, observation) => {
         const limiterFor = limiter(key)
         return limiterFor === undefined ? Effect.void : RateLimiter.observe(limiterFor, observation)
+      },
+      adjust: (key, tokens) => {
+        const limiterFor = limiter(key)
+        return limiterFor === undefined ? Effect.void : RateLimiter.adjust(limiterFor, tokens)
       }
     } satisfies Resilience.Service
   })
