@@ -227,6 +227,45 @@ export const isMalformedRequest = (cause: unknown): boolean => {
   return cause instanceof TypeError && /invalid header (name|value)/i.test(cause.message)
 }
 
+const brokenConnectionCodes: ReadonlySet<string> = new Set([
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_BODY_TIMEOUT",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT"
+])
+
+/**
+ * Tells whether a failure, or one of the causes it wraps, is a connection
+ * that broke (undici's `UND_ERR_SOCKET`, `ECONNRESET`, `EPIPE`, ...): when a
+ * body is cut while it is read, the platform reports a `ResponseError`
+ * `Decode` whose cause chain holds such an error.
+ *
+ * @example
+ * ```ts
+ * import { HttpClassify } from "@effect-resilience/http"
+ *
+ * const socket = Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" })
+ * HttpClassify.isBrokenConnection(new TypeError("terminated", { cause: socket })) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isBrokenConnection = (cause: unknown): boolean => {
+  let current = cause
+  // A bounded walk: a cause chain that loops or runs deep is not a broken connection.
+  for (let depth = 0; depth < 8 && Predicate.isObject(current); depth++) {
+    if (Predicate.hasProperty(current, "code") && typeof current.code === "string") {
+      if (brokenConnectionCodes.has(current.code)) return true
+    }
+    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
+  }
+  return false
+}
+
 const network = Classify.transient("Network")
 const timeout = Classify.transient("Timeout")
 
@@ -241,9 +280,12 @@ const timeout = Classify.transient("Timeout")
  *   same request would fail the same way;
  * - `ResponseError` `StatusCode`: `HttpClassify.status` with the response's
  *   headers;
- * - `ResponseError` `Decode` or `EmptyBody`: Permanent `Unknown` — the server
- *   answered, but not what the program expected; another request would most
- *   likely get the same answer, and retrying would hide the mismatch.
+ * - `ResponseError` `Decode` whose cause is a broken connection (the body was
+ *   cut while it was read, see `isBrokenConnection`): Transient `Network`;
+ * - any other `ResponseError` `Decode`, or `EmptyBody`: Permanent `Unknown` —
+ *   the server answered, but not what the program expected; another request
+ *   would most likely get the same answer, and retrying would hide the
+ *   mismatch.
  *
  * A classifier is synchronous, so an HTTP-date Retry-After is read against the
  * system clock here; `ResilientHttpClient` reads it against effect's `Clock`.
@@ -273,7 +315,7 @@ export const error: Classify.Classifier<HttpClientError.HttpClientError> = (erro
     if (Classify.isClassifiable(error.cause)) return error.cause[Classify.symbol]()
     return isMalformedRequest(error.cause) ? invalidRequest : network
   }
-  if (error.reason !== "StatusCode") return unknown
+  if (error.reason !== "StatusCode") return isBrokenConnection(error.cause) ? network : unknown
   return status(error.response.status, RateLimitHeaders.parse(error.response.headers, Date.now()))
 }
 

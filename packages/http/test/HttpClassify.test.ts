@@ -146,6 +146,29 @@ describe("HttpClassify.error", () => {
     }
   })
 
+  it("retries a body cut by a broken connection, and nothing else that failed to decode", () => {
+    const response = HttpClientResponse.fromWeb(request, new Response("{", { status: 200 }))
+    const socket = Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" })
+    const cut = new HttpClientError.ResponseError({
+      request,
+      response,
+      reason: "Decode",
+      cause: new TypeError("terminated", { cause: socket })
+    })
+    assert.strictEqual(summary(HttpClassify.error(cut)), "Transient Network")
+    const parse = new HttpClientError.ResponseError({
+      request,
+      response,
+      reason: "Decode",
+      cause: new SyntaxError("{")
+    })
+    assert.strictEqual(summary(HttpClassify.error(parse)), "Permanent Unknown")
+    const loop: { code: string; cause?: unknown } = { code: "OTHER" }
+    loop.cause = loop
+    assert.isFalse(HttpClassify.isBrokenConnection(loop))
+    assert.isTrue(HttpClassify.isBrokenConnection({ code: "ECONNRESET" }))
+  })
+
   it("retries a timeout", () => {
     assert.strictEqual(summary(HttpClassify.errorOrTimeout(new Cause.TimeoutException())), "Transient Timeout")
     assert.strictEqual(summary(HttpClassify.errorOrTimeout(responseError(503))), "Transient Unavailable")
