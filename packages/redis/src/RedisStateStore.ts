@@ -201,6 +201,47 @@ export const layerConfig = (
   Layer.scoped(StateStore.StateStore, Effect.flatMap(Config.unwrap(options), make))
 
 /**
+ * Everything the policies keep per provider, on one Redis: the `StateStore`
+ * (breakers, retry budgets) and `@effect/experimental`'s `RateLimiterStore`
+ * (rate limits, keys under `${prefix}ratelimiter:`). Provide it under
+ * `Resilience.layer` (or any policy) and every process shares one view of
+ * each provider; with Redis down, each process falls back to local state.
+ *
+ * @example
+ * ```ts
+ * import { Resilience } from "@effect-resilience/core"
+ * import { RedisStateStore } from "@effect-resilience/redis"
+ * import { Effect, Layer } from "effect"
+ *
+ * const ResilienceLive = Resilience.layer({
+ *   rateLimiter: { requestsPerMinute: 500 },
+ *   circuitBreaker: { trip: { kind: "consecutive", threshold: 5 } }
+ * }).pipe(Layer.provide(RedisStateStore.layerShared({ url: "redis://127.0.0.1:6379", prefix: "my-app:" })))
+ *
+ * const program = Effect.flatMap(Resilience.Resilience, (resilience) =>
+ *   resilience.run(Effect.succeed("hello"), { key: "openai/gpt-4o" })).pipe(Effect.provide(ResilienceLive))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerShared = (
+  options: Options
+): Layer.Layer<StateStore.StateStore | ExperimentalRateLimiter.RateLimiterStore> =>
+  Layer.merge(
+    layer(options),
+    layerRateLimiterStore({
+      url: options.url,
+      host: options.host,
+      port: options.port,
+      connectTimeout: options.connectTimeout,
+      redisOptions: options.redisOptions,
+      operationTimeout: options.operationTimeout,
+      prefix: `${options.prefix ?? "resilience:"}ratelimiter:`
+    })
+  )
+
+/**
  * The options of the rate-limiter store.
  *
  * @example

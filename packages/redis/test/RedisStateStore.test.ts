@@ -1,4 +1,11 @@
-import { CircuitBreaker, ProviderError, RateLimiter, ResilienceEvent, StateStore } from "@effect-resilience/core"
+import {
+  CircuitBreaker,
+  ProviderError,
+  RateLimiter,
+  Resilience,
+  ResilienceEvent,
+  StateStore
+} from "@effect-resilience/core"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -259,6 +266,40 @@ describe.skipIf(!available)("RedisStateStore", () => {
       yield* TestClock.adjust("1 second")
       const next = yield* Effect.all([b, a].map((l) => Effect.either(RateLimiter.protect(Effect.succeed("ok"), l))))
       expect(next.map(Either.isRight)).toEqual([true, false])
+    }).pipe(Effect.scoped))
+
+  it.effect("layerShared: two processes' pipelines share one breaker and one rate limit", () =>
+    Effect.gen(function*() {
+      const shared = options()
+      const config = {
+        retry: false,
+        rateLimiter: { requestsPerMinute: 120, onExceeded: "fail" },
+        circuitBreaker: { trip: { kind: "consecutive", threshold: 2 } }
+      } as const
+      // Each "process" builds its own layer (its own connections) and its own pipeline.
+      const pipelineIn = Effect.flatMap(
+        Layer.build(RedisStateStore.layerShared(shared)),
+        (context) => Resilience.make(config).pipe(Effect.provide(context))
+      )
+      const a = yield* pipelineIn
+      const b = yield* pipelineIn
+      // 120 a minute hold two requests a second: one in each process, then a third is refused in either.
+      const admitted = yield* Effect.all(
+        [a, b, a].map((p) => Effect.either(p.run(Effect.succeed("ok"), { key: "openai/gpt-4o" })))
+      )
+      expect(admitted.map((r) => Either.isRight(r) ? "ok" : r.left._tag)).toEqual([
+        "ok",
+        "ok",
+        "RateLimitedLocallyError"
+      ])
+      // Two failures in A, a second apart (so the limiter lets them through), open the breaker for B.
+      yield* TestClock.adjust("1 second")
+      yield* Effect.either(a.run(Effect.fail(transient), { key: "anthropic/claude" }))
+      yield* TestClock.adjust("1 second")
+      yield* Effect.either(a.run(Effect.fail(transient), { key: "anthropic/claude" }))
+      yield* TestClock.adjust("1 second")
+      const refused = yield* Effect.either(b.run(Effect.succeed("never called"), { key: "anthropic/claude" }))
+      expect(Either.isLeft(refused) && CircuitBreaker.isCircuitOpenError(refused.left)).toBe(true)
     }).pipe(Effect.scoped))
 
   it.effect("treats a foreign value under its key as absent, overwrites it and warns", () =>
