@@ -1,239 +1,328 @@
 /**
- * The demo: a scripted, flaky LLM provider called through `Retry.retry`, then
- * a provider outage met by the whole `Resilience` pipeline.
+ * The demo: a small weather agent built with `@effect/ai` (one tool,
+ * `GetWeather`), served by the real OpenAI and Anthropic clients against a
+ * fake server on 127.0.0.1, with OpenAI → Anthropic failover, while the
+ * server misbehaves in five acts:
  *
- * Each retry scenario gives the provider a script (what call 1, call 2, ...
- * answer), runs one request through the same retry policy, and prints the
- * policy's decisions as a timeline of `ResilienceEvent`s. The outage sends a
- * request every 100 ms to a provider that is down for its first 1.5 s, and
- * shows the circuit breaker open, refuse calls without sending them, probe,
- * and close. Waiting is real (about four seconds in all) and goes through
- * effect's `Clock`; the jitter is seeded, so every run makes the same decisions.
+ * 1. OpenAI answers 429 with Retry-After 1 s once: the call waits exactly 1 s, then works;
+ * 2. OpenAI's quota is exhausted (`insufficient_quota`): no retry, immediate failover;
+ * 3. OpenAI goes down (503s): retries, its breaker opens, Anthropic serves;
+ * 4. OpenAI is skipped without a request while its breaker is open; Anthropic's
+ *    stream fails with `overloaded_error` before its first token, is retried, and
+ *    the user sees one clean stream, token by token;
+ * 5. OpenAI is back: after the break a probe succeeds and the breaker closes.
+ *
+ * Every decision of the policies is printed as it is taken (`ResilienceEvent`s),
+ * then a table per act: provider calls (as the server recorded them), tool
+ * executions against the tool calls the model asked for, who served, the
+ * outcome. The demo checks its own numbers and exits with 1 when one is off.
+ * Waiting is real (about 8 seconds in all) and goes through effect's `Clock`;
+ * no API key, no network beyond loopback.
  *
  * Run it with `npx pnpm@10 demo`.
  */
-import { ProviderError, Resilience, ResilienceEvent, Retry, SeededRandom } from "@effect-resilience/core"
-import { Clock, Console, Duration, Effect, Either, Queue, Ref } from "effect"
+import { ResilienceEvent } from "@effect-resilience/core"
+import { FakeLlmServer } from "@effect-resilience/testing"
+import { Clock, Console, Duration, Effect, Either, Ref } from "effect"
+import * as Agent from "./agent.js"
 
 // ---------------------------------------------------------------------------
-// A scripted provider: call n answers with the n-th outcome of its script
+// Live progress: one line per decision, with the time since the demo started
 // ---------------------------------------------------------------------------
 
-type Outcome = string | ProviderError.ProviderError
+const seconds = (millis: number): string => `${(millis / 1000).toFixed(1)} s`
 
-// A real provider takes time to answer; without it, all the events of a call would show the same time.
-const latency = Duration.millis(40)
+const stamp = (millis: number): string => `+${(millis / 1000).toFixed(3).padStart(6)} s`
 
-const scriptedProvider = (script: ReadonlyArray<Outcome>) =>
-  Effect.map(Ref.make(0), (calls) => ({
-    calls: Ref.get(calls),
-    complete: (_prompt: string): Effect.Effect<string, ProviderError.ProviderError> =>
-      Ref.getAndUpdate(calls, (n) => n + 1).pipe(
-        Effect.delay(latency),
-        Effect.flatMap((n) => {
-          if (n >= script.length) return Effect.dieMessage(`the script has no outcome for call ${n + 1}`)
-          const outcome = script[n]
-          return typeof outcome === "string" ? Effect.succeed(outcome) : Effect.fail(outcome)
-        })
-      )
-  }))
+// Events name a step ("openai/gpt-4o") or the failover ("agent"): a column as wide as the longest.
+const keyWidth = Math.max(Agent.primaryKey.length, Agent.secondaryKey.length)
 
-// ---------------------------------------------------------------------------
-// The scenarios, and the one policy they all run through
-// ---------------------------------------------------------------------------
-
-interface Scenario {
-  readonly title: string
-  readonly script: ReadonlyArray<Outcome>
-  /** How many calls the policy should make; the demo fails if it makes another number. */
-  readonly expectedCalls: number
+/** One readable line per event: its key (the step, or the failover), then the decision. */
+const describe = (event: ResilienceEvent.ResilienceEvent): string => {
+  const who = event._tag === "StoreDegraded" || event._tag === "StoreRecovered" ? event.store : event.key
+  return `${who.padEnd(keyWidth)}  ${decision(event)}`
 }
 
-const scenarios: ReadonlyArray<Scenario> = [
+/** What an event says, without its key. */
+const decision = (event: ResilienceEvent.ResilienceEvent): string => {
+  switch (event._tag) {
+    case "AttemptStarted":
+      return `attempt ${event.attempt}`
+    case "Succeeded":
+      return `attempt ${event.attempt} succeeded`
+    case "AttemptFailed": {
+      const verdict = event.verdict
+      const retryAfter = verdict.kind === "Transient" && verdict.retryAfter !== undefined
+        ? `, Retry-After ${seconds(Duration.toMillis(verdict.retryAfter))}`
+        : ""
+      return `attempt ${event.attempt} failed: ${verdict.reason} (${verdict.kind.toLowerCase()}${retryAfter})${
+        event.willRetry ? "" : verdict.kind === "Permanent" ? ", not retried" : ", no more retries"
+      }`
+    }
+    case "RetryScheduled":
+      return `waiting ${seconds(Duration.toMillis(event.delay))} (${
+        event.basis === "RetryAfter" ? "Retry-After" : "Backoff"
+      }) before attempt ${event.attempt + 1}: ${event.reason}`
+    case "BreakerOpened":
+      return `breaker OPEN for ${seconds(Duration.toMillis(event.openFor))} (was ${event.from})`
+    case "BreakerHalfOpened":
+      return `breaker HALF-OPEN: the next call is a probe`
+    case "BreakerClosed":
+      return `breaker CLOSED: calls flow again`
+    case "StepSkipped":
+      return event.why === "BreakerOpen"
+        ? `skipped ${event.step}: breaker open (no request sent)`
+        : `skipped ${event.step}: failed with ${event.why}, failing over`
+    case "FallbackUsed":
+      return `served by ${event.servedBy} (failover)`
+    case "RetriesExhausted":
+      return `gave up after ${event.attempts} attempts (${event.why})`
+    default:
+      // The others (budget, bulkhead, limiter, timeouts, ...) do not happen in this demo: the library's own line.
+      return ResilienceEvent.format(event)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The acts
+// ---------------------------------------------------------------------------
+
+interface Expected {
+  readonly openai: number
+  readonly anthropic: number
+  readonly servedBy: string
+}
+
+interface Act {
+  readonly title: string
+  readonly question: string
+  readonly stream: boolean
+  /** The chaos: replies queued at the fake server before the question. */
+  readonly chaos: (agent: Agent.Agent) => Effect.Effect<void>
+  readonly expected: Expected
+}
+
+const acts: ReadonlyArray<Act> = [
   {
-    title: "Rate limited, then overloaded, then recovers",
-    script: [
-      new ProviderError.TransientError({
-        provider: "demo",
-        reason: "RateLimited",
-        status: 429,
-        retryAfter: Duration.millis(1200),
-        message: "Rate limit reached for requests; please try again in 1.2s"
-      }),
-      new ProviderError.TransientError({
-        provider: "demo",
-        reason: "Overloaded",
-        status: 503,
-        message: "The model is overloaded"
-      }),
-      "Hello from the model"
-    ],
-    expectedCalls: 3
+    title: "OpenAI rate-limits once (429, Retry-After 1 s)",
+    question: "What is the weather in Paris?",
+    stream: false,
+    chaos: ({ server }) =>
+      server.enqueue("responses", FakeLlmServer.openAiError.rateLimited({ retryAfter: "1 second" })),
+    expected: { openai: 3, anthropic: 0, servedBy: "openai" }
   },
   {
-    title: "Bad API key: permanent, tried once",
-    script: [
-      new ProviderError.PermanentError({
-        provider: "demo",
-        reason: "Authentication",
-        status: 401,
-        message: "Invalid API key; check DEMO_API_KEY"
-      })
-    ],
-    expectedCalls: 1
+    title: "OpenAI quota exhausted (429 insufficient_quota)",
+    question: "What is the weather in Oslo?",
+    stream: false,
+    chaos: ({ server }) =>
+      server.enqueue(
+        "responses",
+        FakeLlmServer.openAiError.insufficientQuota(),
+        FakeLlmServer.openAiError.insufficientQuota()
+      ),
+    expected: { openai: 2, anthropic: 2, servedBy: "anthropic" }
   },
   {
-    title: "Retry-After beyond the ceiling: fails at once",
-    script: [
-      new ProviderError.TransientError({
-        provider: "demo",
-        reason: "RateLimited",
-        status: 429,
-        retryAfter: Duration.minutes(10),
-        message: "Daily request limit reached; please try again in 10m"
-      })
-    ],
-    expectedCalls: 1
+    title: "OpenAI goes down (503s)",
+    question: "What is the weather in Lisbon?",
+    stream: false,
+    chaos: ({ server }) =>
+      server.enqueue(
+        "responses",
+        FakeLlmServer.openAiError.unavailable(),
+        FakeLlmServer.openAiError.unavailable(),
+        FakeLlmServer.openAiError.unavailable()
+      ),
+    expected: { openai: 3, anthropic: 2, servedBy: "anthropic" }
+  },
+  {
+    title: "OpenAI's breaker open; Anthropic overloaded before its first token (streamed answer)",
+    question: "What is the weather in Tokyo?",
+    stream: true,
+    // Anthropic's first reply is the tool call as usual; the answer's first stream then fails with
+    // `overloaded_error` before any content.
+    chaos: ({ server }) =>
+      server.enqueue(
+        "messages",
+        FakeLlmServer.toolCall("GetWeather", { city: "Tokyo" }, { delay: Agent.modelLatency }),
+        FakeLlmServer.stream(["Sorry"], {
+          delay: Agent.modelLatency,
+          interruption: FakeLlmServer.errorEventAfter(0, { code: "overloaded_error", message: "Overloaded" })
+        })
+      ),
+    expected: { openai: 0, anthropic: 3, servedBy: "anthropic" }
+  },
+  {
+    title: "OpenAI recovers: after the break a probe succeeds",
+    question: "What is the weather in Nairobi?",
+    stream: false,
+    chaos: () => Effect.void,
+    expected: { openai: 2, anthropic: 0, servedBy: "openai" }
   }
 ]
 
-// At most 4 calls; 200 ms doubling to 2 s between them, full jitter; Retry-After honoured up to 60 s (the default).
-const policy = Retry.policy({
-  maxAttempts: 4,
-  backoff: { base: "200 millis", max: "2 seconds", jitter: "full" },
-  key: "demo-provider"
-})
-
-// ---------------------------------------------------------------------------
-// Running a scenario
-// ---------------------------------------------------------------------------
-
-interface Report {
-  readonly scenario: Scenario
-  readonly calls: number
-  readonly elapsedMillis: number
-  readonly result: Either.Either<string, ProviderError.ProviderError>
+interface Row {
+  readonly act: number
+  readonly title: string
+  readonly modelCalls: number
+  readonly openai: number
+  readonly anthropic: number
+  readonly toolCallReplies: number
+  readonly toolExecutions: number
+  readonly servedBy: string
+  readonly outcome: string
+  readonly millis: number
+  readonly problems: ReadonlyArray<string>
 }
 
-const formatElapsed = (millis: number): string => `+${String(millis).padStart(5)} ms`
-
-const formatResult = Either.match({
-  onRight: (text: string) => `✓ ${JSON.stringify(text)}`,
-  onLeft: (error: ProviderError.ProviderError) => `✗ ${error._tag} (${error.reason})`
-})
-
-const runScenario = (scenario: Scenario, index: number): Effect.Effect<Report> =>
-  Effect.gen(function*() {
-    yield* Console.log(`\n${index + 1}. ${scenario.title}`)
-    const provider = yield* scriptedProvider(scenario.script)
-
-    // Subscribe before the call so that no event is missed; the queue keeps them until we read it.
-    const events = yield* ResilienceEvent.subscribe
-    const start = yield* Clock.currentTimeMillis
-    const result = yield* provider.complete("Say hello").pipe(Retry.retry(policy), Effect.either)
-    const elapsedMillis = (yield* Clock.currentTimeMillis) - start
-
-    for (const event of yield* Queue.takeAll(events)) {
-      yield* Console.log(`   ${formatElapsed(event.at - start)}  ${ResilienceEvent.format(event)}`)
-    }
-    const message = Either.isLeft(result) ? `: ${result.left.message}` : ""
-    yield* Console.log(`   outcome: ${formatResult(result)}${message}`)
-    return { scenario, calls: yield* provider.calls, elapsedMillis, result }
-  }).pipe(Effect.scoped)
-
-// ---------------------------------------------------------------------------
-// An outage, met by the whole pipeline
-// ---------------------------------------------------------------------------
-
-const outage = Effect.gen(function*() {
-  yield* Console.log(
-    "\n4. Provider down for 1.5 s, one request every 100 ms, through Resilience.make(...)\n" +
-      "   (breaker opens after 3 failures in a row, breaks 500 ms; 2 calls per request; retry budget)"
-  )
-  const resilience = yield* Resilience.make({
-    circuitBreaker: {
-      trip: { kind: "consecutive", threshold: 3 },
-      breakDuration: { base: "500 millis", max: "500 millis", jitter: "none" }
-    },
-    retry: { maxAttempts: 2, backoff: { base: "50 millis", max: "50 millis", jitter: "none" } }
-  })
-  const start = yield* Clock.currentTimeMillis
-  const providerCalls = yield* Ref.make(0)
-  const provider = Effect.gen(function*() {
-    yield* Ref.update(providerCalls, (n) => n + 1)
-    yield* Effect.sleep(latency)
-    const now = yield* Clock.currentTimeMillis
-    if (now - start < 1500) {
-      return yield* new ProviderError.TransientError({
-        provider: "demo",
-        reason: "Unavailable",
-        status: 503,
-        message: "Service Unavailable"
-      })
-    }
-    return "ok"
-  })
-  const events = yield* ResilienceEvent.subscribe
-  const requests = 25
-  const results = yield* Effect.forEach(
-    Array.from({ length: requests }, (_, i) => i),
-    (i) =>
-      resilience.run(provider, { key: "demo/model" }).pipe(
-        Effect.either,
-        Effect.delay(Duration.millis(i * 100))
-      ),
-    { concurrency: "unbounded" }
-  )
-  for (const event of yield* Queue.takeAll(events)) {
-    // The breaker's story; every attempt's own events are in scenarios 1 to 3.
-    if (event._tag.startsWith("Breaker")) {
-      yield* Console.log(`   ${formatElapsed(event.at - start)}  ${ResilienceEvent.format(event)}`)
-    }
-  }
-  const succeeded = results.filter(Either.isRight).length
-  const refused = results.filter((r) => Either.isLeft(r) && r.left._tag === "CircuitOpenError").length
-  const calls = yield* Ref.get(providerCalls)
-  yield* Console.log(
-    `   ${requests} requests: ${succeeded} succeeded, ${refused} refused by the open circuit without a call, ` +
-      `${requests - succeeded - refused} failed; ${calls} provider calls (${
-        (calls / requests).toFixed(2)
-      } per request; ` +
-      `a plain 2-call retry would send up to ${requests * 2})`
-  )
-  return { calls, succeeded }
-}).pipe(Effect.scoped)
+/** Whether the server answered a request with success (not an error, a drop or a broken stream). */
+const succeeded = (request: FakeLlmServer.RecordedRequest): boolean =>
+  request.reply !== undefined &&
+  (request.reply._tag === "Text" || request.reply._tag === "ToolCall" ||
+    (request.reply._tag === "Stream" && request.reply.interruption === undefined))
 
 const program = Effect.gen(function*() {
-  yield* Console.log(
-    "effect-resilience demo: a flaky LLM provider called through Retry.retry, with every decision the policy takes,\n" +
-      "then an outage met by the whole pipeline.\n" +
-      "Policy: at most 4 calls, backoff 200 ms doubling to 2 s with full jitter, Retry-After honoured up to 60 s."
-  )
-  const reports = yield* Effect.forEach(scenarios, runScenario)
-  const outageReport = yield* outage
-
-  yield* Console.log("\nSummary")
-  const width = Math.max(...scenarios.map((scenario) => scenario.title.length))
-  for (const [index, { calls, elapsedMillis, result, scenario }] of reports.entries()) {
-    const unexpected = calls === scenario.expectedCalls ? "" : `  (expected ${scenario.expectedCalls} calls!)`
-    yield* Console.log(
-      `  ${index + 1}. ${scenario.title.padEnd(width)}  ${calls} call${calls === 1 ? " " : "s"}` +
-        `  ${String(elapsedMillis).padStart(5)} ms  ${formatResult(result)}${unexpected}`
-    )
+  const start = yield* Clock.currentTimeMillis
+  const now = Effect.map(Clock.currentTimeMillis, (millis) => millis - start)
+  // Events are printed by the listener's fiber: before a line of its own, the demo lets it print those already
+  // published (it runs first, the scheduler being first in, first out), so that the lines keep their order.
+  const settle = Effect.repeatN(Effect.yieldNow(), 3)
+  const line = (text: string) =>
+    Effect.zipRight(settle, Effect.flatMap(now, (millis) => Console.log(`${stamp(millis)}  ${text}`)))
+  // Tokens of a stream are written as they come; a progress line that arrives meanwhile starts a new line.
+  const midLine = yield* Ref.make(false)
+  const endLine = Effect.flatMap(Ref.getAndSet(midLine, false), (open) => open ? Console.log("") : Effect.void)
+  const output: Agent.Output = {
+    line: (text) => Effect.zipRight(endLine, line(`agent: ${text}`)),
+    token: (text) =>
+      Effect.gen(function*() {
+        yield* settle
+        const open = yield* Ref.getAndSet(midLine, true)
+        const prefix = open ? "" : `${stamp(yield* now)}  agent (streaming): `
+        yield* Effect.sync(() => process.stdout.write(prefix + text))
+      })
   }
-  yield* Console.log(
-    `  4. Outage through the pipeline${
-      " ".repeat(Math.max(0, width - 29))
-    }  ${outageReport.calls} calls for 25 requests, ` +
-      `${outageReport.succeeded} succeeded once the provider was back`
+
+  // When OpenAI's breaker opened and for how long: act 5 waits for the break to end.
+  const openedUntil = yield* Ref.make(0)
+  yield* ResilienceEvent.listen((event) =>
+    Effect.gen(function*() {
+      if (event._tag === "BreakerOpened" && event.key === Agent.primaryKey) {
+        yield* Ref.set(openedUntil, event.at + Duration.toMillis(event.openFor))
+      }
+      yield* endLine
+      yield* Console.log(`${stamp(event.at - start)}    ${describe(event)}`)
+    })
   )
-  if (reports.some((report) => report.calls !== report.scenario.expectedCalls)) {
-    return yield* Effect.dieMessage("a scenario did not make the expected number of calls")
+
+  yield* Console.log(
+    "effect-resilience demo: a weather agent (@effect/ai, one tool) on the real OpenAI and Anthropic clients,\n" +
+      "against a fake server on 127.0.0.1 with injected chaos. Failover openai/gpt-4o → anthropic/claude-sonnet-4-5;\n" +
+      "each: at most 3 calls, backoff 200 ms doubling, Retry-After honoured, breaker opens after 3 failures for 5 s."
+  )
+  const agent = yield* Agent.make
+
+  const rows: Array<Row> = []
+  for (const [index, act] of acts.entries()) {
+    yield* settle
+    yield* Console.log(`\nAct ${index + 1}. ${act.title}`)
+    if (index === 4) {
+      const wait = (yield* Ref.get(openedUntil)) - (yield* Clock.currentTimeMillis)
+      if (wait > 0) {
+        yield* line(`(the demo waits ${seconds(wait)} for the end of OpenAI's break)`)
+        yield* Effect.sleep(Duration.millis(wait + 50))
+      }
+    }
+    yield* act.chaos(agent)
+    const before = (yield* agent.server.requests).length
+    const executionsBefore = yield* agent.toolExecutions
+    const actStart = yield* Clock.currentTimeMillis
+    yield* line(`user: ${act.question}`)
+    const result = yield* Effect.either(agent.ask(act.question, { stream: act.stream, output }))
+    yield* endLine
+    const millis = (yield* Clock.currentTimeMillis) - actStart
+    const requests = (yield* agent.server.requests).slice(before)
+    const count = (provider: FakeLlmServer.Provider) => requests.filter((r) => r.provider === provider).length
+    const servedBy = Array.from(new Set(requests.filter(succeeded).map((r) => r.provider))).join(" + ") || "-"
+    const toolExecutions = (yield* agent.toolExecutions) - executionsBefore
+    const toolCallsAsked = Either.isRight(result) ? result.right.toolCallsAsked : 0
+    // The model responses that asked for the tool, as the server sent them: each must have run the tool once.
+    const toolCallReplies = requests.filter((r) => r.reply?._tag === "ToolCall").length
+    const problems: Array<string> = []
+    const check = (what: string, actual: unknown, expected: unknown) => {
+      if (actual !== expected) problems.push(`${what}: ${String(actual)}, expected ${String(expected)}`)
+    }
+    check("outcome", Either.isRight(result) ? "ok" : result.left._tag, "ok")
+    check("openai calls", count("openai"), act.expected.openai)
+    check("anthropic calls", count("anthropic"), act.expected.anthropic)
+    check("served by", servedBy, act.expected.servedBy)
+    check("tool calls sent by the server", toolCallReplies, 1)
+    check("tool calls the agent saw", toolCallsAsked, toolCallReplies)
+    check("tool executions", toolExecutions, toolCallReplies)
+    rows.push({
+      act: index + 1,
+      title: act.title,
+      modelCalls: Either.isRight(result) ? result.right.modelCalls : 0,
+      openai: count("openai"),
+      anthropic: count("anthropic"),
+      toolCallReplies,
+      toolExecutions,
+      servedBy,
+      // Only the error's tag: an error's fields may hold request details.
+      outcome: Either.isRight(result) ? "answered" : `failed (${result.left._tag})`,
+      millis,
+      problems
+    })
+  }
+
+  yield* settle
+  yield* Console.log("\nSummary (provider calls as the fake server recorded them)")
+  const header = [
+    "act",
+    "model calls",
+    "openai calls",
+    "anthropic calls",
+    "tool-call responses",
+    "tool runs",
+    "served by"
+  ]
+  const table = [
+    [...header, "outcome", "time"],
+    ...rows.map((row) => [
+      String(row.act),
+      String(row.modelCalls),
+      String(row.openai),
+      String(row.anthropic),
+      String(row.toolCallReplies),
+      String(row.toolExecutions),
+      row.servedBy,
+      row.outcome,
+      seconds(row.millis)
+    ])
+  ]
+  const widths = table[0].map((_, column) => Math.max(...table.map((cells) => cells[column].length)))
+  for (const [i, cells] of table.entries()) {
+    yield* Console.log(`  ${cells.map((cell, column) => cell.padEnd(widths[column])).join("  ")}`.trimEnd())
+    if (i === 0) yield* Console.log(`  ${widths.map((width) => "-".repeat(width)).join("  ")}`)
+  }
+  const total = yield* now
+  const allRequests = yield* agent.server.requests
+  yield* Console.log(
+    `\n${allRequests.length} provider requests in ${seconds(total)}; ` +
+      `every tool call the model asked for ran exactly once (${rows.reduce((n, row) => n + row.toolExecutions, 0)} ` +
+      `in all), no retry ever re-ran a tool.`
+  )
+  const problems = rows.flatMap((row) => row.problems.map((problem) => `act ${row.act}: ${problem}`))
+  if (problems.length > 0) {
+    yield* Console.error(`\nthe demo did not go as expected:\n  ${problems.join("\n  ")}`)
+    yield* Effect.sync(() => {
+      process.exitCode = 1
+    })
   }
 }).pipe(
-  Effect.provide(ResilienceEvent.layer()),
-  // Seeded jitter: the same delays on every run.
-  Effect.provide(SeededRandom.layer("effect-resilience demo"))
+  Effect.scoped,
+  Effect.provide(ResilienceEvent.layer())
 )
 
 Effect.runPromise(program).catch((error: unknown) => {
