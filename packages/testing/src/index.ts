@@ -1,4 +1,11 @@
 /**
+ * ChaosLanguageModel: fault injection for an `@effect/ai` `LanguageModel`, its faults raised as the provider's `AiError`s.
+ *
+ * @since 0.1.0
+ */
+export * as ChaosLanguageModel from "./ChaosLanguageModel.js"
+
+/**
  * FakeLlmServer: a real loopback HTTP server speaking the OpenAI and Anthropic APIs, answering from a script.
  *
  * @since 0.1.0
