@@ -1,3 +1,4 @@
+import { Resilience } from "@effect-resilience/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Fiber } from "effect"
 import * as VirtualRuntime from "../src/VirtualRuntime.js"
@@ -42,6 +43,21 @@ describe("VirtualRuntime", () => {
     assert.deepStrictEqual(result.exit, Exit.succeed(1000))
     assert.strictEqual(Duration.toMillis(result.elapsed), 1000)
     assert.strictEqual(result.wakeUps, 1)
+  })
+
+  // A pipeline's per-key attempt timeout and rate limiter are made on first use; their finalizers must run on
+  // this runtime's scheduler when the pipeline's scope closes (they once ran on a nested runSync's, never seen here).
+  it("closes pipelines made and used inside it, attempt timeout and rate limiter included", () => {
+    const request = Effect.scoped(Effect.gen(function*() {
+      const pipeline = yield* Resilience.make({ rateLimiter: { requestsPerMinute: 600 }, attemptTimeout: "2 minutes" })
+      return yield* pipeline.run(Effect.sleep("100 millis"), { key: "openai/gpt-4o" })
+    }))
+    const result = VirtualRuntime.runSync(
+      Effect.forEach(Array.from({ length: 50 }, (_, i) => i), () => request, { concurrency: 10, discard: true }),
+      { horizon: "10 minutes" }
+    )
+    assert.isTrue(result.exit !== undefined && Exit.isSuccess(result.exit))
+    assert.strictEqual(Duration.toMillis(result.elapsed), 500)
   })
 
   it("stops at the horizon and interrupts the workload", () => {

@@ -31,6 +31,17 @@ export class LruMap<V> {
     return created
   }
 
+  /** The value under `key`, if any, marked as used. */
+  use(key: string): V | undefined {
+    const existing = this.entries.get(key)
+    if (existing !== undefined && key !== this.latest) {
+      this.entries.delete(key)
+      this.entries.set(key, existing)
+      this.latest = key
+    }
+    return existing
+  }
+
   get(key: string): V | undefined {
     return this.entries.get(key)
   }

@@ -3,7 +3,6 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
-import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Backoff from "../Backoff.js"
 import * as Bulkhead from "../Bulkhead.js"
@@ -148,30 +147,37 @@ export const make = (
           classify
         }))
 
-    // Limiters and timeouts are made per key on first use, in the context and scope the pipeline was made in.
+    // Limiters and timeouts are made per key on first use, by the fiber of that first call, in the context and
+    // scope the pipeline was made in. Not with a nested `Runtime.runSync`: the finalizers it registers keep its
+    // synchronous scheduler, which hands their continuations to the global one, past a custom scheduler's reach
+    // (the simulator's virtual runtime then never saw a pipeline's scope close).
     const limiterOptions = decoded.rateLimiter === false ? undefined : decoded.rateLimiter
     const limiters = new LruMap<RateLimiter.RateLimiter<RateLimiter.RateLimitedLocallyError>>(10_000)
-    const limiter = (key: string) =>
-      limiterOptions === undefined ? undefined : limiters.getOrCreate(key, () =>
-        Runtime.runSync(runtime)(
-          Effect.orDie(RateLimiter.make({
+    const attemptTimeout = decoded.attemptTimeout === false ? undefined : decoded.attemptTimeout
+    const timeouts = new LruMap<Timeout.Timeout>(10_000)
+
+    /** Makes what `key` still lacks, or `undefined` when it has everything (every call after the first). */
+    const prepare = (key: string): Effect.Effect<void> | undefined => {
+      const makeTimeout = attemptTimeout !== undefined && timeouts.use(key) === undefined
+      const makeLimiter = limiterOptions !== undefined && limiters.use(key) === undefined
+      if (!makeTimeout && !makeLimiter) return undefined
+      return Effect.gen(function*() {
+        if (makeTimeout) {
+          const made = yield* Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), scope))
+          // Another first call may have made one meanwhile: the first kept wins, the other waits in the scope.
+          timeouts.getOrCreate(key, () => made)
+        }
+        if (makeLimiter) {
+          const made = yield* Effect.orDie(RateLimiter.make({
             key,
             requestsPerMinute: limiterOptions.requestsPerMinute,
             tokensPerMinute: limiterOptions.tokensPerMinute,
             onExceeded: limiterOptions.onExceeded
           }))
-        ))
-
-    const attemptTimeout = decoded.attemptTimeout === false ? undefined : decoded.attemptTimeout
-    const timeouts = new LruMap<Timeout.Timeout>(10_000)
-    const timeout = (key: string) =>
-      attemptTimeout === undefined ?
-        undefined :
-        timeouts.getOrCreate(
-          key,
-          () =>
-            Runtime.runSync(runtime)(Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), scope)))
-        )
+          limiters.getOrCreate(key, () => made)
+        }
+      }).pipe(Effect.provide(runtime.context))
+    }
 
     const deadline = decoded.deadline === false ? undefined : decoded.deadline
 
@@ -180,8 +186,10 @@ export const make = (
       runOptions?: Resilience.RunOptions
     ): Effect.Effect<A, E | Resilience.PolicyRejection, R> => {
       const key = runOptions?.key ?? "default"
+      const preparing = prepare(key)
+      if (preparing !== undefined) return Effect.zipRight(preparing, Effect.suspend(() => run(effect, runOptions)))
       let call: Effect.Effect<A, E | Resilience.PolicyRejection, R> = effect
-      const attemptTimeoutFor = timeout(key)
+      const attemptTimeoutFor = timeouts.use(key)
       const bulkhead = bulkheads?.get(key)
       const breaker = breakers?.get(key)
       if (attemptTimeoutFor !== undefined || bulkhead !== undefined || breaker !== undefined) {
@@ -206,23 +214,31 @@ export const make = (
       const policy = runOptions?.retry === false ? undefined : retryPolicy(key)
       if (policy !== undefined) call = Retry.retry(call, policy)
       if (deadline !== undefined) call = Deadline.within(call, { after: deadline, key })
-      const limiterFor = limiter(key)
+      const limiterFor = limiters.use(key)
       if (limiterFor !== undefined) call = RateLimiter.protect(call, limiterFor, { tokens: runOptions?.tokens })
       return call
+    }
+
+    /** Runs `f` with the limiter of `key`, made first if this is the key's first use; nothing without limiter. */
+    const withLimiter = (
+      key: string,
+      f: (limiter: RateLimiter.RateLimiter<RateLimiter.RateLimitedLocallyError>) => Effect.Effect<void>
+    ): Effect.Effect<void> => {
+      if (limiterOptions === undefined) return Effect.void
+      const withMade = Effect.suspend(() => {
+        const limiterFor = limiters.use(key)
+        return limiterFor === undefined ? Effect.void : f(limiterFor)
+      })
+      const preparing = prepare(key)
+      return preparing === undefined ? withMade : Effect.zipRight(preparing, withMade)
     }
 
     return {
       config: decoded,
       run,
       breaker: (key) => breakers?.get(key),
-      observe: (key, observation) => {
-        const limiterFor = limiter(key)
-        return limiterFor === undefined ? Effect.void : RateLimiter.observe(limiterFor, observation)
-      },
-      adjust: (key, tokens) => {
-        const limiterFor = limiter(key)
-        return limiterFor === undefined ? Effect.void : RateLimiter.adjust(limiterFor, tokens)
-      }
+      observe: (key, observation) => withLimiter(key, (limiterFor) => RateLimiter.observe(limiterFor, observation)),
+      adjust: (key, tokens) => withLimiter(key, (limiterFor) => RateLimiter.adjust(limiterFor, tokens))
     } satisfies Resilience.Service
   })
 
