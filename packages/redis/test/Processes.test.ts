@@ -47,7 +47,8 @@ const waitUntil = async (check: () => Promise<boolean>, what: string): Promise<v
   const deadline = Date.now() + 5_000
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    // No sleep: each check is an IPC round trip to every worker; between checks, let I/O run.
+    await new Promise((resolve) => setImmediate(resolve))
   }
 }
 

@@ -72,7 +72,8 @@ const eventually = (check: () => boolean, what: string) =>
     const deadline = Date.now() + 3_000
     while (!check()) {
       if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-      await new Promise((resolve) => setTimeout(resolve, 5))
+      // No sleep: the awaited work crosses a real socket; let I/O run between checks.
+      await new Promise((resolve) => setImmediate(resolve))
     }
   })
 
