@@ -6,32 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as AiClassify from "../src/AiClassify.js"
-
-const request: AiError.HttpRequestError["request"] = {
-  method: "POST",
-  url: "http://127.0.0.1/v1/responses",
-  urlParams: [],
-  hash: Option.none(),
-  headers: {}
-}
-
-/** As `HttpResponseError.fromResponseError` builds it: a JSON body pretty-printed, a text body JSON-quoted. */
-const responseError = (
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-  as: "json" | "text" | "raw" = "json"
-) =>
-  new AiError.HttpResponseError({
-    module: "OpenAiClient",
-    method: "createResponse",
-    request,
-    response: { status, headers },
-    reason: "StatusCode",
-    ...(body === undefined
-      ? {}
-      : { body: as === "raw" ? String(body) : as === "text" ? JSON.stringify(body) : JSON.stringify(body, null, 2) })
-  })
+import { request, responseError } from "./scripted.js"
 
 const summary = (verdict: Classify.Verdict): string =>
   verdict._tag === "Transient"

@@ -1,11 +1,8 @@
-import { CircuitBreaker, type PolicyError, type Resilience, ResilienceEvent } from "@effect-resilience/core"
+import { CircuitBreaker, type PolicyError, ResilienceEvent } from "@effect-resilience/core"
 import type * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import type * as Response from "@effect/ai/Response"
-import * as Tool from "@effect/ai/Tool"
-import * as Toolkit from "@effect/ai/Toolkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -14,92 +11,33 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import * as FailoverLanguageModel from "../src/FailoverLanguageModel.js"
+import { config, drain, interruptionOf, scripted, sunnyWeather, toolCall, weatherToolkit } from "./scripted.js"
+import { delta, errorPart, finish, metadata, responseError, text, textStart, transport } from "./scripted.js"
 
-// ---------------------------------------------------------------------------
-// Scripted models: real LanguageModels whose provider calls follow a script
-// ---------------------------------------------------------------------------
-
-interface Script {
-  readonly generate?: ReadonlyArray<Effect.Effect<Array<Response.PartEncoded>, AiError.AiError>>
-  readonly stream?: ReadonlyArray<Stream.Stream<Response.StreamPartEncoded, AiError.AiError>>
-}
-
-/** Builds a model; `calls` records the instant (ms) of every provider call, `spans` the caller's span of each. */
-const scripted = (script: Script) =>
-  Effect.gen(function*() {
-    const calls: Array<number> = []
-    const spans: Array<Tracer.Span> = []
-    const step = <A>(steps: ReadonlyArray<A> | undefined, span: Tracer.Span): Effect.Effect<A> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const index = calls.length
-        calls.push(now)
-        // The inner model's span is a child of the failover's `LanguageModel.*` span.
-        if (span.parent._tag === "Some" && span.parent.value._tag === "Span") spans.push(span.parent.value)
-        const next = steps?.[index]
-        return next === undefined ? Effect.dieMessage(`the script has no step ${index}`) : Effect.succeed(next)
-      })
-    const service = yield* LanguageModel.make({
-      generateText: (options) => Effect.flatten(step(script.generate, options.span)),
-      streamText: (options) => Stream.unwrap(step(script.stream, options.span))
-    })
-    return { service, calls, spans }
-  })
-
-/** Constant 1 s backoff, 3 calls per step, nothing else but what a test turns on. */
-const config = (extra: Partial<Resilience.Config> = {}): Resilience.Config => ({
-  retry: { maxAttempts: 3, backoff: { base: "1 seconds", max: "1 seconds", jitter: "none" } },
-  budget: false,
-  circuitBreaker: false,
-  bulkhead: false,
-  attemptTimeout: false,
-  ...extra
-})
-
-const request: AiError.HttpRequestError["request"] = {
-  method: "POST",
-  url: "http://127.0.0.1/v1/responses",
-  urlParams: [],
-  hash: Option.none(),
-  headers: {}
-}
-
-const httpError = (status: number, body: unknown) =>
-  new AiError.HttpResponseError({
-    module: "OpenAiClient",
-    method: "createResponse",
-    request,
-    response: { status, headers: {} },
-    reason: "StatusCode",
-    body: JSON.stringify(body)
-  })
-
-const overloaded = httpError(529, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } })
-const serverError = httpError(500, { error: { code: "server_error", type: "server_error" } })
-const quota = httpError(429, { error: { code: "insufficient_quota", type: "insufficient_quota" } })
-const tooLong = httpError(400, { error: { code: "context_length_exceeded", type: "invalid_request_error" } })
-const invalid = httpError(400, { type: "error", error: { type: "invalid_request_error", message: "bad field" } })
-const transport = new AiError.HttpRequestError({
-  module: "OpenAiClient",
-  method: "streamRequest",
-  reason: "Transport",
-  request
-})
-
-const finish: Response.FinishPartEncoded = {
-  type: "finish",
-  reason: "stop",
-  usage: { inputTokens: 10, outputTokens: 5, totalTokens: 15 }
-}
-const text = (value: string): Array<Response.PartEncoded> => [{ type: "text", text: value }, finish]
-const metadata: Response.StreamPartEncoded = { type: "response-metadata", id: "resp_1" }
-const textStart: Response.StreamPartEncoded = { type: "text-start", id: "t1" }
-const delta = (value: string): Response.StreamPartEncoded => ({ type: "text-delta", id: "t1", delta: value })
-const errorPart = (error: unknown): Response.StreamPartEncoded => ({ type: "error", error })
+const overloaded = responseError(
+  529,
+  { type: "error", error: { type: "overloaded_error", message: "Overloaded" } },
+  {},
+  "text"
+)
+const serverError = responseError(500, { error: { code: "server_error", type: "server_error" } }, {}, "text")
+const quota = responseError(429, { error: { code: "insufficient_quota", type: "insufficient_quota" } }, {}, "text")
+const tooLong = responseError(
+  400,
+  { error: { code: "context_length_exceeded", type: "invalid_request_error" } },
+  {},
+  "text"
+)
+const invalid = responseError(
+  400,
+  { type: "error", error: { type: "invalid_request_error", message: "bad field" } },
+  {},
+  "text"
+)
 
 const primaryKey = "openai/gpt-4o"
 const secondaryKey = "anthropic/claude-sonnet-4"
@@ -343,24 +281,13 @@ describe("FailoverLanguageModel.generateText", () => {
     assert.isTrue(Layer.isLayer(layer))
   })
 
-  const GetWeather = Tool.make("GetWeather", {
-    parameters: { city: Schema.String },
-    success: Schema.String,
-    // A tool may itself call a model (a sub-agent), and fail with its AiError.
-    failure: AiError.AiError
-  })
-  const Weather = Toolkit.make(GetWeather)
-  const toolCall: Array<Response.PartEncoded> = [
-    { type: "tool-call", id: "call_1", name: "GetWeather", params: { city: "Paris" } },
-    { ...finish, reason: "tool-calls" }
-  ]
+  // A tool may itself call a model (a sub-agent), and fail with its AiError.
+  const Weather = weatherToolkit(AiError.AiError)
 
   it.scoped("runs a tool handler exactly once per model response across a failover", () =>
     Effect.gen(function*() {
-      let executions = 0
-      const handlers = Weather.toLayer({
-        GetWeather: ({ city }) => Effect.sync(() => `sunny in ${city} (${++executions})`)
-      })
+      const sunny = sunnyWeather()
+      const handlers = Weather.toLayer({ GetWeather: sunny.handler })
       const primary = yield* scripted({ generate: [overloaded, overloaded, overloaded].map(Effect.fail) })
       const secondary = yield* scripted({ generate: [Effect.succeed(toolCall)] })
       const model = yield* FailoverLanguageModel.make({
@@ -375,7 +302,7 @@ describe("FailoverLanguageModel.generateText", () => {
       )
       assert.deepStrictEqual(primary.calls, [0, 1000, 2000])
       assert.deepStrictEqual(secondary.calls, [2000])
-      assert.strictEqual(executions, 1)
+      assert.strictEqual(sunny.executions(), 1)
       assert.deepStrictEqual(response.toolResults.map((part) => part.result), ["sunny in Paris (1)"])
     }))
 
@@ -468,15 +395,6 @@ describe("FailoverLanguageModel hedging", () => {
     }))
 })
 
-/** Runs a stream, recording each part's type, until it ends or fails. */
-const drain = <E>(stream: Stream.Stream<Response.StreamPart<any>, E>, seen: Array<string>) =>
-  stream.pipe(
-    Stream.runForEach((part) =>
-      Effect.sync(() => seen.push(part.type === "text-delta" ? `delta:${part.delta}` : part.type))
-    ),
-    Effect.either
-  )
-
 describe("FailoverLanguageModel.streamText", () => {
   it.scoped("fails over an error part sent before any content, and the caller sees one clean stream", () =>
     Effect.gen(function*() {
@@ -551,14 +469,8 @@ describe("FailoverLanguageModel.streamText", () => {
       assert.deepStrictEqual(primary.calls, [0])
       assert.deepStrictEqual(secondary.calls, [])
       assert.deepStrictEqual(seen, ["response-metadata", "text-start", "delta:a", "delta:b"])
-      assert.isTrue(result._tag === "Left")
-      if (result._tag === "Left") {
-        const interrupted = FailoverLanguageModel.interruption(result.left)
-        assert.isTrue(Option.isSome(interrupted))
-        if (Option.isSome(interrupted)) {
-          assert.strictEqual(interrupted.value.contentParts, 2)
-          assert.strictEqual(interrupted.value.cause, transport)
-        }
-      }
+      const interrupted = interruptionOf(result, FailoverLanguageModel.interruption)
+      assert.strictEqual(interrupted.contentParts, 2)
+      assert.strictEqual(interrupted.cause, transport)
     }))
 })

@@ -1,10 +1,8 @@
-import { CircuitBreaker, ProviderError, type Resilience } from "@effect-resilience/core"
+import { CircuitBreaker, ProviderError } from "@effect-resilience/core"
 import * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
-import * as Tool from "@effect/ai/Tool"
-import * as Toolkit from "@effect/ai/Toolkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -16,83 +14,11 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as ResilientLanguageModel from "../src/ResilientLanguageModel.js"
 import * as StreamGuard from "../src/StreamGuard.js"
-
-// ---------------------------------------------------------------------------
-// A scripted provider: a real LanguageModel whose provider calls follow a script
-// ---------------------------------------------------------------------------
-
-interface Script {
-  readonly generate?: ReadonlyArray<Effect.Effect<Array<Response.PartEncoded>, AiError.AiError>>
-  readonly stream?: ReadonlyArray<Stream.Stream<Response.StreamPartEncoded, AiError.AiError>>
-}
-
-/** Builds the inner model; `calls` records the instant (ms) of every provider call. */
-const scripted = (script: Script) =>
-  Effect.gen(function*() {
-    const calls: Array<number> = []
-    const step = <A>(steps: ReadonlyArray<A> | undefined): Effect.Effect<A> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const index = calls.length
-        calls.push(now)
-        const next = steps?.[index]
-        return next === undefined ? Effect.dieMessage(`the script has no step ${index}`) : Effect.succeed(next)
-      })
-    const service = yield* LanguageModel.make({
-      generateText: () => Effect.flatten(step(script.generate)),
-      streamText: () => Stream.unwrap(step(script.stream))
-    })
-    return { service, calls }
-  })
+import { config, drain, interruptionOf, scripted, sunnyWeather, toolCall, weatherToolkit } from "./scripted.js"
+import { delta, errorPart, finish, metadata, responseError, text, textEnd, textStart, transport } from "./scripted.js"
 
 const resilient = (inner: LanguageModel.Service, options: ResilientLanguageModel.Options) =>
   ResilientLanguageModel.make(options).pipe(Effect.provideService(LanguageModel.LanguageModel, inner))
-
-/** Constant 1 s backoff, nothing else but what a test turns on. */
-const config = (extra: Partial<Resilience.Config> = {}): Resilience.Config => ({
-  retry: { maxAttempts: 3, backoff: { base: "1 seconds", max: "1 seconds", jitter: "none" } },
-  budget: false,
-  circuitBreaker: false,
-  bulkhead: false,
-  attemptTimeout: false,
-  ...extra
-})
-
-const request: AiError.HttpRequestError["request"] = {
-  method: "POST",
-  url: "http://127.0.0.1/v1/responses",
-  urlParams: [],
-  hash: Option.none(),
-  headers: {}
-}
-
-const httpError = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-  new AiError.HttpResponseError({
-    module: "OpenAiClient",
-    method: "createResponse",
-    request,
-    response: { status, headers },
-    reason: "StatusCode",
-    body: JSON.stringify(body, null, 2)
-  })
-
-const transport = new AiError.HttpRequestError({
-  module: "OpenAiClient",
-  method: "streamRequest",
-  reason: "Transport",
-  request
-})
-
-const finish: Response.FinishPartEncoded = {
-  type: "finish",
-  reason: "stop",
-  usage: { inputTokens: 10, outputTokens: 5, totalTokens: 15 }
-}
-const text = (value: string): Array<Response.PartEncoded> => [{ type: "text", text: value }, finish]
-const metadata: Response.StreamPartEncoded = { type: "response-metadata", id: "resp_1" }
-const textStart: Response.StreamPartEncoded = { type: "text-start", id: "t1" }
-const delta = (value: string): Response.StreamPartEncoded => ({ type: "text-delta", id: "t1", delta: value })
-const textEnd: Response.StreamPartEncoded = { type: "text-end", id: "t1" }
-const errorPart = (error: unknown): Response.StreamPartEncoded => ({ type: "error", error })
 
 const key = "openai/gpt-4o"
 
@@ -106,7 +32,7 @@ describe("ResilientLanguageModel.generateText", () => {
       const { calls, service } = yield* scripted({
         generate: [
           Effect.fail(
-            httpError(429, { error: { code: "rate_limit_exceeded", type: "requests" } }, { "retry-after": "5" })
+            responseError(429, { error: { code: "rate_limit_exceeded", type: "requests" } }, { "retry-after": "5" })
           ),
           Effect.succeed(text("hello"))
         ]
@@ -124,7 +50,7 @@ describe("ResilientLanguageModel.generateText", () => {
 
   it.scoped("makes exactly one call for insufficient_quota and fails with the provider's error", () =>
     Effect.gen(function*() {
-      const quota = httpError(429, { error: { code: "insufficient_quota", type: "insufficient_quota" } })
+      const quota = responseError(429, { error: { code: "insufficient_quota", type: "insufficient_quota" } })
       const { calls, service } = yield* scripted({ generate: [Effect.fail(quota), Effect.succeed(text("never"))] })
       const model = yield* resilient(service, { key, resilience: config() })
       const fiber = yield* Effect.fork(Effect.flip(model.generateText({ prompt: "hi" })))
@@ -139,7 +65,10 @@ describe("ResilientLanguageModel.generateText", () => {
 
   it.scoped("keeps the provider's last AiError when the retries are exhausted", () =>
     Effect.gen(function*() {
-      const overloaded = httpError(529, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } })
+      const overloaded = responseError(529, {
+        type: "error",
+        error: { type: "overloaded_error", message: "Overloaded" }
+      })
       const { calls, service } = yield* scripted({
         generate: [Effect.fail(overloaded), Effect.fail(overloaded), Effect.fail(overloaded)]
       })
@@ -157,7 +86,7 @@ describe("ResilientLanguageModel.generateText", () => {
     Effect.gen(function*() {
       const { calls, service } = yield* scripted({
         generate: [
-          Effect.fail(httpError(503, { error: { code: 503, status: "UNAVAILABLE" } }, { "retry-after": "2" })),
+          Effect.fail(responseError(503, { error: { code: 503, status: "UNAVAILABLE" } }, { "retry-after": "2" })),
           Effect.succeed(text("{\"city\":\"Paris\",\"celsius\":21}"))
         ]
       })
@@ -174,26 +103,17 @@ describe("ResilientLanguageModel.generateText", () => {
       assert.deepStrictEqual(response.value, { city: "Paris", celsius: 21 })
     }))
 
-  const GetWeather = Tool.make("GetWeather", {
-    parameters: { city: Schema.String },
-    success: Schema.String,
-    failure: ProviderError.TransientError
-  })
-  const Weather = Toolkit.make(GetWeather)
-  const toolCall: Array<Response.PartEncoded> = [
-    { type: "tool-call", id: "call_1", name: "GetWeather", params: { city: "Paris" } },
-    { ...finish, reason: "tool-calls" }
-  ]
+  const Weather = weatherToolkit(ProviderError.TransientError)
 
   it.scoped("runs a tool handler exactly once per model response, even when the provider call was retried", () =>
     Effect.gen(function*() {
-      let executions = 0
-      const handlers = Weather.toLayer({
-        GetWeather: ({ city }) => Effect.sync(() => `sunny in ${city} (${++executions})`)
-      })
+      const sunny = sunnyWeather()
+      const handlers = Weather.toLayer({ GetWeather: sunny.handler })
       const { calls, service } = yield* scripted({
         generate: [
-          Effect.fail(httpError(529, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } })),
+          Effect.fail(
+            responseError(529, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } })
+          ),
           Effect.succeed(toolCall)
         ]
       })
@@ -204,7 +124,7 @@ describe("ResilientLanguageModel.generateText", () => {
       yield* TestClock.adjust("1 second")
       const response = yield* Fiber.join(fiber)
       assert.deepStrictEqual(calls, [0, 1000])
-      assert.strictEqual(executions, 1)
+      assert.strictEqual(sunny.executions(), 1)
       assert.strictEqual(response.toolCalls.length, 1)
       assert.deepStrictEqual(response.toolResults.map((part) => part.result), ["sunny in Paris (1)"])
     }))
@@ -240,7 +160,7 @@ describe("ResilientLanguageModel.generateText", () => {
   it.scoped("fails with an AiError whose cause is the CircuitOpenError when the breaker is open", () =>
     Effect.gen(function*() {
       const { calls, service } = yield* scripted({
-        generate: [Effect.fail(httpError(500, { error: { code: "server_error", type: "server_error" } }))]
+        generate: [Effect.fail(responseError(500, { error: { code: "server_error", type: "server_error" } }))]
       })
       const model = yield* resilient(service, {
         key,
@@ -262,15 +182,6 @@ describe("ResilientLanguageModel.generateText", () => {
 // ---------------------------------------------------------------------------
 // streamText
 // ---------------------------------------------------------------------------
-
-/** Runs a stream, recording each part's type, until it ends or fails. */
-const drain = <E>(stream: Stream.Stream<Response.StreamPart<any>, E>, seen: Array<string>) =>
-  stream.pipe(
-    Stream.runForEach((part) =>
-      Effect.sync(() => seen.push(part.type === "text-delta" ? `delta:${part.delta}` : part.type))
-    ),
-    Effect.either
-  )
 
 describe("ResilientLanguageModel.streamText", () => {
   it.scoped("retries an error part sent before any content, and the caller sees one clean stream", () =>
@@ -333,16 +244,10 @@ describe("ResilientLanguageModel.streamText", () => {
       const result = yield* Fiber.join(fiber)
       assert.strictEqual(calls.length, 1)
       assert.deepStrictEqual(seen, ["response-metadata", "text-start", "delta:a", "delta:b", "delta:c"])
-      assert.isTrue(result._tag === "Left")
-      if (result._tag === "Left") {
-        const interrupted = ResilientLanguageModel.interruption(result.left)
-        assert.isTrue(Option.isSome(interrupted))
-        if (Option.isSome(interrupted)) {
-          assert.strictEqual(interrupted.value.contentParts, 3)
-          assert.strictEqual(interrupted.value.cause, transport)
-        }
-        assert.isFalse(ResilientLanguageModel.isPolicyRejection(result.left))
-      }
+      const interrupted = interruptionOf(result, ResilientLanguageModel.interruption)
+      assert.strictEqual(interrupted.contentParts, 3)
+      assert.strictEqual(interrupted.cause, transport)
+      assert.isFalse(result._tag === "Left" && ResilientLanguageModel.isPolicyRejection(result.left))
     }))
 
   it.scoped("turns an error part after content into an interruption, delivering what came before it", () =>
@@ -356,16 +261,10 @@ describe("ResilientLanguageModel.streamText", () => {
       const result = yield* drain(model.streamText({ prompt: "hi" }), seen)
       assert.strictEqual(calls.length, 1)
       assert.deepStrictEqual(seen, ["text-start", "delta:a", "delta:b"])
-      assert.isTrue(result._tag === "Left")
-      if (result._tag === "Left") {
-        const interrupted = ResilientLanguageModel.interruption(result.left)
-        assert.isTrue(Option.isSome(interrupted))
-        if (Option.isSome(interrupted)) {
-          assert.strictEqual(interrupted.value.contentParts, 2)
-          const cause = interrupted.value.cause
-          assert.isTrue(StreamGuard.isStreamErrorPart(cause) && cause.error === payload)
-        }
-      }
+      const interrupted = interruptionOf(result, ResilientLanguageModel.interruption)
+      assert.strictEqual(interrupted.contentParts, 2)
+      const cause = interrupted.cause
+      assert.isTrue(StreamGuard.isStreamErrorPart(cause) && cause.error === payload)
     }))
 
   it.scoped("ends a stream that stalls after content at exactly the idle timeout", () =>
@@ -389,16 +288,10 @@ describe("ResilientLanguageModel.streamText", () => {
       assert.strictEqual(failedAt, 10_000)
       assert.strictEqual(calls.length, 1)
       assert.deepStrictEqual(seen, ["text-start", "delta:a"])
-      assert.isTrue(result._tag === "Left")
-      if (result._tag === "Left") {
-        const interrupted = ResilientLanguageModel.interruption(result.left)
-        assert.isTrue(Option.isSome(interrupted))
-        if (Option.isSome(interrupted)) {
-          assert.strictEqual(interrupted.value.contentParts, 1)
-          const cause = interrupted.value.cause
-          assert.isTrue(StreamGuard.isStreamTimeoutError(cause) && cause.phase === "Idle")
-        }
-      }
+      const interrupted = interruptionOf(result, ResilientLanguageModel.interruption)
+      assert.strictEqual(interrupted.contentParts, 1)
+      const cause = interrupted.cause
+      assert.isTrue(StreamGuard.isStreamTimeoutError(cause) && cause.phase === "Idle")
     }))
 
   it.scoped("retries a stream that stalls before content, at exactly the idle timeout plus the backoff", () =>
