@@ -74,6 +74,13 @@ describe("Telemetry through @effect/opentelemetry", () => {
           [second.attributes["resilience.key"], second.attributes["resilience.attempt"]],
           ["openai/gpt-4o", 2]
         )
+        // Each attempt span names the provider and the model it called.
+        for (const attempt of [first, second]) {
+          assert.deepStrictEqual(
+            [attempt.attributes["gen_ai.system"], attempt.attributes["gen_ai.request.model"]],
+            ["openai", "gpt-4o"]
+          )
+        }
         assert.isUndefined(second.attributes["resilience.verdict"])
         // The attempt spans are children of the (outer) LanguageModel span, which names provider and model.
         const outer = spans.find((span) =>

@@ -108,7 +108,10 @@ export const make = <E, R>(
           tokens,
           call: (index) =>
             Effect.tap(
-              rlm.innerGenerate(built[index].inner, providerOptions, toolkit),
+              Effect.zipRight(
+                rlm.annotateAttempt(built[index].system, built[index].model),
+                rlm.innerGenerate(built[index].inner, providerOptions, toolkit)
+              ),
               (response) =>
                 Effect.zipRight(
                   served(providerOptions.span, built[index]),
@@ -148,7 +151,10 @@ export const make = <E, R>(
                 Effect.suspend(() => {
                   current = index
                   return Effect.tap(
-                    attempt as Effect.Effect<unknown, unknown>,
+                    Effect.zipRight(
+                      rlm.annotateAttempt(built[index].system, built[index].model),
+                      attempt as Effect.Effect<unknown, unknown>
+                    ),
                     () => served(providerOptions.span, built[index])
                   )
                 })

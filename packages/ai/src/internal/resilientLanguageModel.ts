@@ -164,6 +164,16 @@ export const innerGenerate = (
   return Effect.mapError(call, redact)
 }
 
+/**
+ * Names the provider and model on the current span: inside the pipeline, the
+ * `resilience.attempt` span of the call (or the `LanguageModel.*` span when
+ * the pipeline makes no spans).
+ */
+export const annotateAttempt = (system: string, model: string | undefined): Effect.Effect<void> =>
+  Effect.annotateCurrentSpan(
+    model === undefined ? { "gen_ai.system": system } : { "gen_ai.system": system, "gen_ai.request.model": model }
+  )
+
 /** The inner model's stream for the outer call, tool calls left unresolved, its errors redacted. */
 export const innerStream = (
   inner: LanguageModel.Service,
@@ -216,7 +226,7 @@ export const wrap = (
       Effect.gen(function*() {
         annotate(providerOptions.span)
         const toolkit = toolkitOf(providerOptions.tools)
-        const call = innerGenerate(inner, providerOptions, toolkit)
+        const call = Effect.zipRight(annotateAttempt(system, model), innerGenerate(inner, providerOptions, toolkit))
         const tokens = yield* tokensOf(providerOptions.prompt)
         const response = yield* Effect.mapError(resilience.run(call, { key, tokens }), toAiError("generateText"))
         yield* correctCharge(resilience, key, tokens, response.usage)
@@ -234,7 +244,7 @@ export const wrap = (
         const encode = Schema.encode(Schema.ChunkFromSelf(Response.StreamPart(toolkit ?? Toolkit.empty)))
         return StreamGuard.guard(parts, {
           ...options.stream,
-          run: (attempt) => resilience.run(attempt, { key, tokens })
+          run: (attempt) => resilience.run(Effect.zipRight(annotateAttempt(system, model), attempt), { key, tokens })
         }).pipe(
           Stream.tap((part) =>
             part.type === "finish" ? correctCharge(resilience, key, tokens, part.usage) : Effect.void
