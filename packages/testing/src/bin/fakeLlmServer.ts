@@ -14,10 +14,15 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as FakeLlmServer from "../FakeLlmServer.js"
 
-const port = Number(process.argv[2] ?? "8787")
+const argument = process.argv[2] ?? "8787"
+const port = Number(argument)
 
 const program = Effect.gen(function*() {
-  const server = yield* FakeLlmServer.make({ port: Number.isInteger(port) && port >= 0 ? port : 8787 })
+  if (!/^\d+$/.test(argument) || port > 65_535) {
+    yield* Console.error(`fakeLlmServer: the port must be an integer from 0 to 65535, not ${JSON.stringify(argument)}`)
+    return yield* Effect.sync(() => process.exit(2))
+  }
+  const server = yield* FakeLlmServer.make({ port })
   yield* Console.log(`FakeLlmServer listening on ${server.url}`)
   yield* Console.log(`  OpenAI apiUrl:    ${server.openAiUrl}   (POST /v1/responses, /v1/chat/completions)`)
   yield* Console.log(`  Anthropic apiUrl: ${server.anthropicUrl}   (POST /v1/messages)`)
