@@ -1,10 +1,12 @@
-import type { Classify } from "@effect-resilience/core"
+import { type Classify, Fallback, ProviderError } from "@effect-resilience/core"
+import { ChaosLanguageModel } from "@effect-resilience/testing"
 import * as AiError from "@effect/ai/AiError"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as AiClassify from "../src/AiClassify.js"
 import { request, responseError } from "./scripted.js"
 
@@ -77,6 +79,33 @@ describe("AiClassify.classify: HttpResponseError", () => {
       "Permanent ContextLengthExceeded"
     ],
     ["Anthropic 500 api_error", responseError(500, anthropic("api_error")), "Transient ServerError"],
+    [
+      "Anthropic 400 credit balance too low",
+      responseError(
+        400,
+        anthropic(
+          "invalid_request_error",
+          "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade."
+        )
+      ),
+      "Permanent QuotaExhausted"
+    ],
+    [
+      "a transient code whose message mentions a context window stays transient",
+      responseError(500, openai("server_error", "server_error", "The context window service failed; retry.")),
+      "Transient ServerError"
+    ],
+    [
+      "Gemini 400 INVALID_ARGUMENT input token count exceeds the maximum",
+      responseError(400, {
+        error: {
+          code: 400,
+          status: "INVALID_ARGUMENT",
+          message: "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+        }
+      }),
+      "Permanent ContextLengthExceeded"
+    ],
     [
       "Anthropic 401 authentication_error",
       responseError(401, anthropic("authentication_error")),
@@ -331,4 +360,34 @@ describe("AiClassify.parseRetryDelay", () => {
     assert.isTrue(Option.isNone(AiClassify.parseRetryDelay("34")))
     assert.isTrue(Option.isNone(AiClassify.parseRetryDelay({ seconds: Infinity })))
   })
+})
+
+describe("AiClassify: the testing kit's provider errors", () => {
+  // Every kind of failure ChaosLanguageModel injects, as each provider's client would report it, must lead a
+  // failover to the same decision as the kind itself: the kit and the classifier agree on what the bodies mean.
+  const kinds: ReadonlyArray<readonly [ProviderError.TransientReason | ProviderError.PermanentReason, number?]> = [
+    ["RateLimited", 429],
+    ["Overloaded", 529],
+    ["ServerError", 500],
+    ["Unavailable", 503],
+    ["Timeout", 504],
+    ["Network"],
+    ["Authentication", 401],
+    ["QuotaExhausted", 429],
+    ["InvalidRequest", 400],
+    ["ContextLengthExceeded", 400]
+  ]
+  for (const provider of ["openai", "anthropic"] as const) {
+    for (const [reason, status] of kinds) {
+      it(`${provider} ${reason}`, () => {
+        const fields = { provider, message: `${reason} (injected)`, ...(status === undefined ? {} : { status }) }
+        const injected = Schema.is(ProviderError.TransientReason)(reason)
+          ? new ProviderError.TransientError({ ...fields, reason })
+          : new ProviderError.PermanentError({ ...fields, reason })
+        const verdict = AiClassify.classify(ChaosLanguageModel.toAiError(injected, provider, "generate"))
+        assert.strictEqual(verdict._tag, injected._tag === "TransientError" ? "Transient" : "Permanent")
+        assert.strictEqual(Fallback.defaultTriggers[verdict.reason], Fallback.defaultTriggers[reason])
+      })
+    }
+  }
 })

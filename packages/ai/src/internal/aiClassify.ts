@@ -196,7 +196,12 @@ const googlePermanent: ReadonlyMap<string, ProviderError.PermanentReason> = new 
   ["NOT_FOUND", "NotFound"]
 ])
 
-const contextLengthMessage = /prompt is too long|maximum context length|context window|too many tokens/i
+/** What providers say when a prompt is too long but give no code for it (Anthropic, Gemini). */
+const contextLengthMessage =
+  /prompt is too long|maximum context length|context window|too many tokens|exceeds the maximum number of tokens/i
+
+/** Anthropic's answer to an empty credit balance: a 400 `invalid_request_error` that no retry or wait fixes. */
+const creditMessage = /credit balance is too low/i
 
 /** Implements `AiClassify.body`, documented there. */
 export const body = (
@@ -213,7 +218,14 @@ export const body = (
     const reason = permanentCodes.get(key)
     if (reason !== undefined && reason !== "InvalidRequest") return Option.some(Classify.permanent(reason))
   }
-  if (message !== undefined && contextLengthMessage.test(message)) return Option.some(contextLengthExceeded)
+  // Messages are read only when the codes say nothing more specific: a transient error that mentions a
+  // context window is still transient.
+  const transientCode = [code, type].some((key) => key !== undefined && transientCodes.has(key)) ||
+    (status !== undefined && googleTransient.has(status))
+  if (message !== undefined && !transientCode) {
+    if (contextLengthMessage.test(message)) return Option.some(contextLengthExceeded)
+    if (creditMessage.test(message)) return Option.some(quotaExhausted)
+  }
   if (status === "RESOURCE_EXHAUSTED") {
     if (isDailyQuota(details)) return Option.some(quotaExhausted)
     const delay = googleRetryDelay(details)
