@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Classify from "../src/Classify.js"
 import * as ProviderError from "../src/ProviderError.js"
@@ -241,5 +242,39 @@ describe("Resilience.run options", () => {
       // the failure still counted: the breaker is open
       const refused = yield* Effect.exit(resilience.run(provider.call, { key: "once", retry: false }))
       expect(Exit.isFailure(refused) && failureOf(refused)._tag).toBe("CircuitOpenError")
+    }))
+})
+
+describe("Resilience per-key policies", () => {
+  /** How many finalizers a scope holds (effect's scope keeps them in `state.finalizers` while open). */
+  const finalizers = (scope: Scope.Scope): number => {
+    const state = (scope as unknown as { readonly state: { readonly finalizers?: Map<unknown, unknown> } }).state
+    expect(state.finalizers).toBeInstanceOf(Map)
+    return state.finalizers!.size
+  }
+
+  it.effect("an effect of a key's first call, run again and again, makes the key's timeout once", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const pipeline = yield* Resilience.make({ attemptTimeout: "30 seconds", rateLimiter: { requestsPerMinute: 6e6 } })
+        .pipe(Scope.extend(scope))
+      const before = finalizers(scope)
+      const first = pipeline.run(Effect.succeed("ok"), { key: "openai/gpt-4o" })
+      yield* first
+      const afterOne = finalizers(scope)
+      yield* Effect.repeatN(first, 999)
+      expect(afterOne).toBe(before + 1)
+      expect(finalizers(scope)).toBe(afterOne)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("a key dropped beyond 10,000 keys releases its timeout", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const pipeline = yield* Resilience.make({ attemptTimeout: "30 seconds" }).pipe(Scope.extend(scope))
+      const before = finalizers(scope)
+      for (let i = 0; i < 10_050; i++) yield* pipeline.run(Effect.void, { key: `tenant-${i}` })
+      expect(finalizers(scope)).toBe(before + 10_000)
+      yield* Scope.close(scope, Exit.void)
     }))
 })

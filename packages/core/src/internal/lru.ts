@@ -46,6 +46,27 @@ export class LruMap<V> {
     return this.entries.get(key)
   }
 
+  /**
+   * Puts `value` under `key` unless a value is there already: `kept` is the
+   * value now under `key` (the existing one wins), `evicted` the least
+   * recently used value dropped to make room, for its owner to release.
+   */
+  add(key: string, value: V): { readonly kept: V; readonly evicted: V | undefined } {
+    const existing = this.use(key)
+    if (existing !== undefined) return { kept: existing, evicted: undefined }
+    this.entries.set(key, value)
+    this.latest = key
+    let evicted: V | undefined
+    if (this.entries.size > this.maxKeys) {
+      const oldest = this.entries.keys().next().value
+      if (oldest !== undefined) {
+        evicted = this.entries.get(oldest)
+        this.entries.delete(oldest)
+      }
+    }
+    return { kept: value, evicted }
+  }
+
   delete(key: string): void {
     if (key === this.latest) this.latest = undefined
     this.entries.delete(key)

@@ -2,6 +2,8 @@ import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Backoff from "../Backoff.js"
@@ -154,30 +156,34 @@ export const make = (
     const limiterOptions = decoded.rateLimiter === false ? undefined : decoded.rateLimiter
     const limiters = new LruMap<RateLimiter.RateLimiter<RateLimiter.RateLimitedLocallyError>>(10_000)
     const attemptTimeout = decoded.attemptTimeout === false ? undefined : decoded.attemptTimeout
-    const timeouts = new LruMap<Timeout.Timeout>(10_000)
+    // Each key's timeout lives in a scope of its own, closed when the key is dropped (least recently used
+    // beyond 10,000 keys) or when the pipeline's scope closes.
+    const timeouts = new LruMap<{ readonly timeout: Timeout.Timeout; readonly scope: Scope.CloseableScope }>(10_000)
 
-    /** Makes what `key` still lacks, or `undefined` when it has everything (every call after the first). */
-    const prepare = (key: string): Effect.Effect<void> | undefined => {
-      const makeTimeout = attemptTimeout !== undefined && timeouts.use(key) === undefined
-      const makeLimiter = limiterOptions !== undefined && limiters.use(key) === undefined
-      if (!makeTimeout && !makeLimiter) return undefined
-      return Effect.gen(function*() {
-        if (makeTimeout) {
-          const made = yield* Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), scope))
-          // Another first call may have made one meanwhile: the first kept wins, the other waits in the scope.
-          timeouts.getOrCreate(key, () => made)
+    const needsTimeout = (key: string) => attemptTimeout !== undefined && timeouts.use(key) === undefined
+    const needsLimiter = (key: string) => limiterOptions !== undefined && limiters.use(key) === undefined
+
+    /** Makes what `key` still lacks; run before the first call of a key (decided again when it runs). */
+    const prepare = (key: string): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        if (attemptTimeout !== undefined && needsTimeout(key)) {
+          const own = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+          const timeout = yield* Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), own))
+          const { evicted, kept } = timeouts.add(key, { timeout, scope: own })
+          // Another first call of the key may have made one meanwhile: the one kept wins.
+          if (kept.scope !== own) yield* Scope.close(own, Exit.void)
+          if (evicted !== undefined) yield* Scope.close(evicted.scope, Exit.void)
         }
-        if (makeLimiter) {
+        if (limiterOptions !== undefined && needsLimiter(key)) {
           const made = yield* Effect.orDie(RateLimiter.make({
             key,
             requestsPerMinute: limiterOptions.requestsPerMinute,
             tokensPerMinute: limiterOptions.tokensPerMinute,
             onExceeded: limiterOptions.onExceeded
           }))
-          limiters.getOrCreate(key, () => made)
+          limiters.add(key, made)
         }
       }).pipe(Effect.provide(runtime.context))
-    }
 
     const deadline = decoded.deadline === false ? undefined : decoded.deadline
 
@@ -186,10 +192,16 @@ export const make = (
       runOptions?: Resilience.RunOptions
     ): Effect.Effect<A, E | Resilience.PolicyRejection, R> => {
       const key = runOptions?.key ?? "default"
-      const preparing = prepare(key)
-      if (preparing !== undefined) return Effect.zipRight(preparing, Effect.suspend(() => run(effect, runOptions)))
+      const attemptTimeoutFor = attemptTimeout === undefined ? undefined : timeouts.use(key)?.timeout
+      const limiterFor = limiterOptions === undefined ? undefined : limiters.use(key)
+      if (
+        (attemptTimeout !== undefined && attemptTimeoutFor === undefined) ||
+        (limiterOptions !== undefined && limiterFor === undefined)
+      ) {
+        // The key's first call (or its first since it was dropped): make its timeout and limiter, then run.
+        return Effect.zipRight(prepare(key), Effect.suspend(() => run(effect, runOptions)))
+      }
       let call: Effect.Effect<A, E | Resilience.PolicyRejection, R> = effect
-      const attemptTimeoutFor = timeouts.use(key)
       const bulkhead = bulkheads?.get(key)
       const breaker = breakers?.get(key)
       if (attemptTimeoutFor !== undefined || bulkhead !== undefined || breaker !== undefined) {
@@ -214,7 +226,6 @@ export const make = (
       const policy = runOptions?.retry === false ? undefined : retryPolicy(key)
       if (policy !== undefined) call = Retry.retry(call, policy)
       if (deadline !== undefined) call = Deadline.within(call, { after: deadline, key })
-      const limiterFor = limiters.use(key)
       if (limiterFor !== undefined) call = RateLimiter.protect(call, limiterFor, { tokens: runOptions?.tokens })
       return call
     }
@@ -229,8 +240,7 @@ export const make = (
         const limiterFor = limiters.use(key)
         return limiterFor === undefined ? Effect.void : f(limiterFor)
       })
-      const preparing = prepare(key)
-      return preparing === undefined ? withMade : Effect.zipRight(preparing, withMade)
+      return needsLimiter(key) ? Effect.zipRight(prepare(key), withMade) : withMade
     }
 
     return {
