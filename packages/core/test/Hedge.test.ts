@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -208,6 +209,17 @@ describe("Hedge", () => {
         ResilienceEvent.HedgeSettled({ key: "k", at: 400, winner: "Hedge" })
       ])
     }).pipe(Effect.provide(ResilienceEvent.layer())))
+
+  it.effect("keeps both failures, the primary's first, when the hedge started on a failure fails too", () =>
+    Effect.gen(function*() {
+      const first = overloaded()
+      const second = new ProviderError.TransientError({ provider: "b", reason: "ServerError", message: "down" })
+      const hedge = yield* Hedge.make({ delay: "1 second" })
+      const primary = slowCall("300 millis", "primary", first)
+      const backup = slowCall("100 millis", "backup", second)
+      const { exit } = yield* runVirtual(Hedge.hedge(primary.call, hedge, backup.call))
+      expect(Exit.isFailure(exit) && Chunk.toReadonlyArray(Cause.failures(exit.cause))).toEqual([first, second])
+    }))
 
   it.effect("fails at once, without a hedge, when the primary fails permanently", () =>
     Effect.gen(function*() {

@@ -180,7 +180,14 @@ export const hedge = <A, E, R, A2, E2, R2>(
                       ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
                         Effect.zipRight(
                           started(Duration.millis(now - start), "PrimaryFailed"),
-                          settled<A | A2, E | E2, R | R2>(tagged(timed(backup), "Hedge"))
+                          settled<A | A2, E | E2, R | R2>(tagged(
+                            // When the hedge fails too, the cause holds both failures, the primary's first.
+                            Effect.catchAllCause(
+                              timed(backup),
+                              (hedgeCause) => Effect.failCause(Cause.sequential(cause, hedgeCause))
+                            ),
+                            "Hedge"
+                          ))
                         ))
                       : Effect.failCause(cause))
                 }
