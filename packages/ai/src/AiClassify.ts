@@ -17,6 +17,11 @@
  * shape, or with an absurd retry delay falls back to the status rules; it
  * never throws.
  *
+ * A classifier is synchronous, so a Retry-After given as an HTTP date (or a
+ * rate-limit reset given as an instant) is turned into a delay against the
+ * system clock, not effect's `Clock`; delays given in seconds or
+ * milliseconds, what the providers send, are exact under `TestClock`.
+ *
  * | provider | code (field) | verdict |
  * | --- | --- | --- |
  * | OpenAI | `insufficient_quota` (`code`/`type`) | permanent `QuotaExhausted` |
@@ -27,6 +32,7 @@
  * | Anthropic | `rate_limit_error` | transient `RateLimited` |
  * | Anthropic | `invalid_request_error` | permanent `InvalidRequest` |
  * | Anthropic | message "prompt is too long" | permanent `ContextLengthExceeded` |
+ * | Anthropic | message "credit balance is too low" (a 400) | permanent `QuotaExhausted` |
  * | Google | `RESOURCE_EXHAUSTED` + `RetryInfo.retryDelay` ≤ ceiling | transient `RateLimited`, Retry-After = delay |
  * | Google | `RESOURCE_EXHAUSTED` + delay > ceiling, or a `PerDay` quota | permanent `QuotaExhausted` |
  *

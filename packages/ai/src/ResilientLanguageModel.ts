@@ -19,14 +19,18 @@
  *   time-to-first-content or idle timeout); after that a failure is never
  *   retried and ends the stream with an error whose cause is a
  *   `StreamGuard.StreamInterruptedError`. The pipeline covers the stream up to
- *   its first content part (its bulkhead slot and attempt timeout end there).
+ *   its first content part: its bulkhead slot and attempt timeout end there,
+ *   and the breaker records that head's outcome, so a provider that fails
+ *   only after content is not counted as failing.
  * - Errors keep the type `AiError`, so existing code compiles unchanged. A
- *   failure of the resilience layer itself (an open circuit, a full
- *   bulkhead, a local rate limit, an attempt timeout, a deadline, a stream
- *   interrupted after content, a stream timeout) is an `AiError.UnknownError`
- *   of module `"ResilientLanguageModel"` whose `cause` is the tagged error:
- *   `ResilientLanguageModel.rejection` and `interruption` give it back. An
- *   exhausted retry budget or retry policy ends with the provider's last
+ *   failure of the resilience layer itself is an `AiError.UnknownError` of
+ *   module `"ResilientLanguageModel"` whose `cause` is the tagged error:
+ *   `ResilientLanguageModel.rejection` gives back a policy's refusal (an
+ *   open circuit, a full bulkhead, a local rate limit, an attempt timeout, a
+ *   deadline), `interruption` a stream interrupted after content; a stream
+ *   that outlasted its retries on a `StreamGuard.StreamTimeoutError` or a
+ *   `StreamGuard.StreamErrorPart` before content has that error as `cause`.
+ *   An exhausted retry budget or retry policy ends with the provider's last
  *   `AiError`, unchanged.
  * - Admission: the rate limiter is charged an estimate of the prompt's tokens
  *   (the `Tokenizer` in context if any, else `estimateTokens`, ~4 characters a
