@@ -23,7 +23,12 @@
  *
  * Fail-open: when Redis does not answer (connection refused or lost, or no
  * answer within `operationTimeout`, default 10 ms) the store answers that call
- * from a per-process in-memory store (core's). A lost connection, or three
+ * from a per-process in-memory store (core's). An operation that timed out may
+ * still have been applied in Redis (it was sent; only its answer was late), so
+ * an outcome can be counted twice, once locally and once in Redis. A probe
+ * slot taken that way (or by a process that crashed, or lost Redis, before
+ * recording its probe) is given back after `probeLease`: a half-open breaker
+ * refuses calls for at most that long because of a lost probe. A lost connection, or three
  * timeouts in a row (one slow answer is not an outage), degrade the store: it
  * publishes one `StoreDegraded` event and keeps answering locally, without
  * asking Redis, while it PINGs
@@ -117,6 +122,14 @@ export interface Options extends ConnectionOptions {
   readonly healthCheckInterval?: Duration.DurationInput | undefined
   /** Keys kept at most by the local fallback store. Default 10,000. */
   readonly maxLocalKeys?: number | undefined
+  /**
+   * How long a half-open breaker's probe slot is held for a probe that never reports its outcome (its
+   * process crashed or lost Redis, or its admission timed out locally yet ran in Redis). When every slot is
+   * taken and the last probe was admitted at least this long ago, the half-open round starts again (no
+   * probes in flight, no successes) and the call is admitted as a probe. Make it longer than your longest
+   * call: a probe still running after it lets one more probe in. Default 1 minute.
+   */
+  readonly probeLease?: Duration.DurationInput | undefined
 }
 
 /**
@@ -203,7 +216,12 @@ export const layerConfig = (
 /**
  * Everything the policies keep per provider, on one Redis: the `StateStore`
  * (breakers, retry budgets) and `@effect/experimental`'s `RateLimiterStore`
- * (rate limits, keys under `${prefix}ratelimiter:`). Provide it under
+ * (rate limits, keys under `${prefix}ratelimiter:`). The rate-limiter store
+ * needs a connection of its own (`@effect/experimental` makes it): given a
+ * `client`, it connects to that client's server and database, as its user
+ * (host, port, db, username, password, TLS, sentinels, taken from
+ * `client.options`; `redisOptions` applied last); otherwise to `url` or
+ * `host`/`port`. Provide it under
  * `Resilience.layer` (or any policy) and every process shares one view of
  * each provider; with Redis down, each process falls back to local state.
  *
@@ -231,11 +249,10 @@ export const layerShared = (
   Layer.merge(
     layer(options),
     layerRateLimiterStore({
-      url: options.url,
-      host: options.host,
-      port: options.port,
+      ...(options.client === undefined
+        ? { url: options.url, host: options.host, port: options.port, redisOptions: options.redisOptions }
+        : { redisOptions: { ...internal.connectionOf(options.client), ...options.redisOptions } }),
       connectTimeout: options.connectTimeout,
-      redisOptions: options.redisOptions,
       operationTimeout: options.operationTimeout,
       prefix: `${options.prefix ?? "resilience:"}ratelimiter:`
     })

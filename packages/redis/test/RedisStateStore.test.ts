@@ -440,6 +440,180 @@ describe.skipIf(!available)("RedisStateStore", () => {
       expect(yield* Effect.promise(() => server.command(`HGET ${p}{k}:breaker s`))).toBe("$1")
     }))
 
+  /** A client on the test server whose `evalsha` can be made slow (the script runs; its reply comes late) or fail. */
+  const faultyClient = (db = 0) => {
+    const raw = new Redis(server.port, "127.0.0.1", { enableOfflineQueue: false, lazyConnect: true, db })
+    const faults = { slowMillis: 0, fail: false }
+    const client = new Proxy(raw, {
+      get(target, property, receiver) {
+        if (property === "evalsha") {
+          return (...args: Array<any>) => {
+            if (faults.fail) return Promise.reject(new Error("read ECONNRESET"))
+            const reply = (target.evalsha as (...a: Array<any>) => Promise<unknown>)(...args)
+            const delay = faults.slowMillis
+            return delay === 0
+              ? reply
+              : reply.then((r) => new Promise((resolve) => setTimeout(() => resolve(r), delay)))
+          }
+        }
+        const value = Reflect.get(target, property, receiver)
+        return typeof value === "function" ? value.bind(target) : value
+      }
+    }) as Redis
+    return Effect.acquireRelease(
+      Effect.as(Effect.promise(() => raw.connect()), { raw, client, faults }),
+      () => Effect.promise(() => raw.quit())
+    )
+  }
+  const pttl = (key: string) =>
+    Effect.map(Effect.promise(() => server.command(`PTTL ${key}`)), (r) => Number(r.slice(1)))
+
+  it.effect("gives a lost probe slot back after the probe lease, without renewing the key on rejections", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      const { client, faults } = yield* faultyClient()
+      const store = yield* RedisStateStore.make({
+        client,
+        prefix: p,
+        // Generous, so that only the answer made late on purpose times out on a busy machine.
+        operationTimeout: "200 millis",
+        probeLease: "1 minute",
+        keyTtl: "1 hour"
+      })
+      const settings = {
+        trip: { _tag: "Consecutive", threshold: 1 },
+        halfOpenProbes: 1,
+        successesToClose: 1,
+        breakDurationsMillis: [1_000]
+      } as const
+      expect(yield* store.breaker.record("k", 0, settings, "Failure", false)).toMatchObject({ to: "Open" })
+      // The break is over; this admission takes the probe slot on Redis, but its answer comes too late:
+      // the caller is answered from local (closed) state, and its outcome, recorded as no probe, is ignored.
+      faults.slowMillis = 1_000
+      const late = yield* store.breaker.admit("k", 2_000, settings)
+      faults.slowMillis = 0
+      expect(late.admission).toEqual({ _tag: "Admitted", probe: false })
+      expect(yield* store.breaker.record("k", 2_100, settings, "Success", false)).toBeUndefined()
+      expect(yield* store.breaker.state("k")).toEqual({ _tag: "HalfOpen", probes: 1, successes: 0, opens: 1 })
+      // Every process is refused until the lease (1 minute after the admission) is over; refusals do not
+      // keep the key alive.
+      const key = `${p}{k}:breaker`
+      yield* Effect.promise(() => server.command(`PEXPIRE ${key} 100000`))
+      for (const now of [3_000, 61_999]) {
+        expect((yield* store.breaker.admit("k", now, settings)).admission).toEqual({
+          _tag: "Rejected",
+          state: "HalfOpen",
+          retryAt: now
+        })
+      }
+      expect(yield* pttl(key)).toBeLessThanOrEqual(100_000)
+      expect(yield* store.breaker.admit("k", 62_000, settings)).toEqual({
+        admission: { _tag: "Admitted", probe: true },
+        transition: undefined
+      })
+      expect(yield* store.breaker.state("k")).toEqual({ _tag: "HalfOpen", probes: 1, successes: 0, opens: 1 })
+      expect(yield* store.breaker.record("k", 62_500, settings, "Success", true)).toEqual({
+        from: "HalfOpen",
+        to: "Closed",
+        at: 62_500
+      })
+    }).pipe(Effect.scoped))
+
+  it.effect("a breaker opened through CircuitBreaker recovers from a lost probe after exactly the lease", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      const store = yield* RedisStateStore.make({ ...options(), prefix: p, probeLease: "30 seconds" })
+      const breaker = yield* CircuitBreaker.make({
+        key: "k",
+        trip: CircuitBreaker.consecutive(1),
+        breakDuration: "5 seconds"
+      }).pipe(Effect.provideService(StateStore.StateStore, store))
+      yield* Effect.either(breaker.protect(Effect.fail(transient)))
+      yield* TestClock.adjust("5 seconds")
+      // A process takes the probe slot and dies before it records (as if crashed).
+      const settings = {
+        trip: { _tag: "Consecutive", threshold: 1 },
+        halfOpenProbes: 1,
+        successesToClose: 1,
+        breakDurationsMillis: [5_000]
+      } as const
+      expect((yield* store.breaker.admit("k", 5_000, settings)).admission).toEqual({ _tag: "Admitted", probe: true })
+      yield* TestClock.adjust("29999 millis")
+      const refused = yield* Effect.either(breaker.protect(Effect.succeed("refused")))
+      expect(Either.isLeft(refused) && CircuitBreaker.isCircuitOpenError(refused.left)).toBe(true)
+      yield* TestClock.adjust("1 millis")
+      expect(yield* breaker.protect(Effect.succeed("probe"))).toBe("probe")
+      expect(yield* breaker.state).toEqual({ _tag: "Closed" })
+    }).pipe(Effect.scoped))
+
+  it.live("stays on Redis when the caller is interrupted while the store degrades", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      const { client, faults, raw } = yield* faultyClient()
+      const published: Array<string> = []
+      // An events sink whose publish takes a moment (an exporter, a bounded queue, ...).
+      const slowSink: ResilienceEvent.Sink = {
+        enabled: true,
+        publish: (event) =>
+          Effect.sleep("300 millis").pipe(Effect.zipRight(Effect.sync(() => published.push(event._tag)))),
+        subscribe: Effect.dieMessage("not used")
+      }
+      const store = yield* RedisStateStore.make({
+        client,
+        prefix: p,
+        operationTimeout: "1 second",
+        healthCheckInterval: "20 millis"
+      }).pipe(
+        Effect.provideService(ResilienceEvent.ResilienceEvents, slowSink)
+      )
+      const call = <A>(effect: Effect.Effect<A>) =>
+        Effect.provideService(effect, ResilienceEvent.ResilienceEvents, slowSink)
+      faults.fail = true
+      const interrupted = yield* Effect.exit(call(store.breaker.state("k")).pipe(Effect.timeout("50 millis")))
+      faults.fail = false
+      expect(interrupted._tag).toBe("Failure")
+      yield* eventually(() => published.includes("StoreRecovered"), "the store is back on Redis")
+      const settings = { ...consecutive, trip: { _tag: "Consecutive", threshold: 1 } } as const
+      expect(yield* call(store.breaker.record("k", 0, settings, "Failure", false))).toMatchObject({ to: "Open" })
+      expect(yield* Effect.promise(() => raw.exists(`${p}{k}:breaker`))).toBe(1)
+      expect([...published].sort()).toEqual(["StoreDegraded", "StoreRecovered"])
+    }).pipe(Effect.scoped))
+
+  it.effect("keeps an open breaker's key for its whole break, also when rejected calls touch it", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      const store = yield* RedisStateStore.make({ ...options(), prefix: p, keyTtl: "300 millis" })
+      const settings = {
+        trip: { _tag: "Consecutive", threshold: 1 },
+        halfOpenProbes: 1,
+        successesToClose: 1,
+        breakDurationsMillis: [600_000]
+      } as const
+      const key = `${p}{k}:breaker`
+      yield* store.breaker.record("k", 0, settings, "Failure", false)
+      expect(yield* pttl(key)).toBeGreaterThan(659_000)
+      // A rejected call 100 s into the 10-minute break: the key must outlive the remaining 500 s (+ 60 s).
+      expect((yield* store.breaker.admit("k", 100_000, settings)).admission._tag).toBe("Rejected")
+      const left = yield* pttl(key)
+      expect(left).toBeGreaterThan(559_000)
+      expect(left).toBeLessThanOrEqual(560_000)
+    }).pipe(Effect.scoped))
+
+  it.effect("layerShared with a client: the rate limiter uses the client's server and database", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      const { raw } = yield* faultyClient(3)
+      const limiter = yield* Effect.flatMap(
+        Layer.build(RedisStateStore.layerShared({ client: raw, prefix: p, operationTimeout: "1 second" })),
+        (context) =>
+          RateLimiter.make({ key: "openai", requestsPerMinute: 60, onExceeded: "fail" }).pipe(Effect.provide(context))
+      )
+      expect(yield* RateLimiter.protect(Effect.succeed("ok"), limiter)).toBe("ok")
+      const keys = yield* Effect.promise(() => raw.keys(`${p}ratelimiter:*`))
+      expect(keys.length).toBeGreaterThan(0)
+      expect(keys.every((k) => k.startsWith(`${p}ratelimiter:{`))).toBe(true)
+    }).pipe(Effect.scoped))
+
   it.effect("starts degraded, without failing, when Redis cannot be reached", () =>
     Effect.gen(function*() {
       const events = yield* ResilienceEvent.subscribe

@@ -15,7 +15,8 @@ export const defaults = {
   operationTimeout: Duration.millis(10),
   keyTtl: Duration.days(1),
   healthCheckInterval: Duration.seconds(1),
-  connectTimeout: Duration.seconds(1)
+  connectTimeout: Duration.seconds(1),
+  probeLease: Duration.minutes(1)
 } as const
 
 /** Removes credentials from a text that may quote a connection URL (`redis://user:secret@host`). */
@@ -70,6 +71,36 @@ export const urlOptions = (url: string): RedisOptions => {
     ...(db === undefined || Number.isNaN(db) ? {} : { db }),
     ...(parsed.protocol === "rediss:" ? { tls: {} } : {})
   }
+}
+
+/** The options of an ioredis client that say which server and database it talks to, and as whom. */
+const connectionKeys = [
+  "host",
+  "port",
+  "path",
+  "family",
+  "db",
+  "username",
+  "password",
+  "tls",
+  "sentinels",
+  "name",
+  "role",
+  "sentinelUsername",
+  "sentinelPassword",
+  "sentinelTLS",
+  "enableTLSForSentinelMode",
+  "natMap"
+] as const
+
+/** Connection options that reach the same server, database and user as a client (for a second connection). */
+export const connectionOf = (client: Redis): RedisOptions => {
+  const source = client.options as Record<string, unknown>
+  const picked: Record<string, unknown> = {}
+  for (const key of connectionKeys) {
+    if (source[key] !== undefined) picked[key] = source[key]
+  }
+  return picked as RedisOptions
 }
 
 /** Makes an ioredis client from the options; the caller owns it. */
@@ -182,6 +213,9 @@ export const make = (
     const timeoutMillis = Duration.toMillis(Duration.decode(options.operationTimeout ?? defaults.operationTimeout))
     const ttl = String(Math.max(1, Math.ceil(Duration.toMillis(Duration.decode(options.keyTtl ?? defaults.keyTtl)))))
     const healthCheckInterval = Duration.decode(options.healthCheckInterval ?? defaults.healthCheckInterval)
+    const probeLease = String(
+      Math.max(0, Duration.toMillis(Duration.decode(options.probeLease ?? defaults.probeLease)))
+    )
     const local = yield* StateStore.makeMemory({ maxKeys: options.maxLocalKeys })
 
     const owned = options.client === undefined
@@ -267,9 +301,13 @@ export const make = (
         }))
       )
 
-    /** Switches to local state, once: reports it and starts the health check. */
+    /**
+     * Switches to local state, once: starts the health check, then reports it. Uninterruptible: a
+     * caller interrupted half-way (its own timeout, a race) would otherwise leave the store degraded
+     * with no health check to bring it back.
+     */
     const degrade = (failure: StoreFailure): Effect.Effect<void> =>
-      Effect.suspend(() => {
+      Effect.uninterruptible(Effect.suspend(() => {
         if (degraded) return Effect.void
         if (failure.timedOut && ++timeouts < timeoutsToDegrade) return Effect.void
         degraded = true
@@ -278,6 +316,9 @@ export const make = (
           downSince = clock.unsafeCurrentTimeMillis()
           return Effect.flatMap(ResilienceEvent.ResilienceEvents, (sink) =>
             Effect.all([
+              // The health check lives as long as the store; it inherits the caller's Clock and services,
+              // but not this region's uninterruptibility (closing the store's scope must stop it).
+              Effect.forkIn(Effect.interruptible(recoverWith(sink)), scope),
               Effect.logWarning(
                 `redis state store failed (${failure.reason}); using local in-memory state until it is back`
               ),
@@ -285,12 +326,10 @@ export const make = (
                 ? sink.publish(
                   ResilienceEvent.StoreDegraded({ store: storeName, at: downSince, reason: failure.reason })
                 )
-                : Effect.void,
-              // The health check lives as long as the store; it inherits the caller's Clock and services.
-              Effect.forkIn(recoverWith(sink), scope)
+                : Effect.void
             ], { discard: true }))
         })
-      })
+      }))
 
     const reportCorrupt = (key: string, reply: Reply): Effect.Effect<void> =>
       reply[reply.length - 1] === "corrupt"
@@ -349,7 +388,7 @@ export const make = (
           key,
           Scripts.breakerAdmit,
           [breakerKey(key)],
-          [String(now), ttl, ...breakerArgs(settings)],
+          [String(now), ttl, ...breakerArgs(settings), probeLease],
           (reply) => admissionOf(reply, now),
           local.breaker.admit(key, now, settings)
         ),

@@ -37,12 +37,23 @@ const script = (name: string, lua: string): Script => ({
  * KEYS[1]: the breaker hash. Fields: s (state: C, O, H, I), cf (consecutive
  * failures), oa (opened at), u (until), n (opens in a row), p (probes in
  * flight), sc (probe successes), w (ratio window: `start:successes:failures`
- * buckets separated by `;`).
+ * buckets separated by `;`), pa (when the last probe was admitted; absent in
+ * hashes written before it existed, read as 0).
  *
  * ARGV: 1 now, 2 key TTL ms, 3 trip kind (C or R), 4 threshold or ratio,
  * 5 window ms, 6 minimum throughput, 7 buckets, 8 half-open probes,
- * 9 successes to close, 10 break durations ms (comma separated), 11 outcome
- * (S or F), 12 probe (1 or 0).
+ * 9 successes to close, 10 break durations ms (comma separated); for
+ * `record`: 11 outcome (S or F), 12 probe (1 or 0); for `admit`: 11 probe
+ * lease ms.
+ *
+ * Probe lease (Redis only: the memory store has no such state). A probe slot
+ * taken in Redis is given back by its caller's `record` or `release`; a
+ * caller that never sends one (its `admit` timed out locally yet ran in
+ * Redis, Redis was unreachable when it recorded, its process crashed) would
+ * hold the slot forever, and every process would be refused while the
+ * breaker stays half-open. So when every slot is taken and the last probe was
+ * admitted at least a lease ago, `admit` starts the half-open round again
+ * (no probes in flight, no successes) and admits this call as its probe.
  *
  * Every script returns `{ result, number, from, to, until, corrupt }`.
  */
@@ -55,7 +66,7 @@ local corrupt = ""
 local function fmt(x) return string.format("%.17g", x) end
 
 local function fresh()
-  return { s = "C", cf = 0, oa = 0, u = 0, n = 0, p = 0, sc = 0, w = {} }
+  return { s = "C", cf = 0, oa = 0, u = 0, n = 0, p = 0, sc = 0, w = {}, pa = 0 }
 end
 
 local function parseWindow(raw)
@@ -76,29 +87,36 @@ local function load()
   local kind = redis.call("TYPE", K)["ok"]
   if kind == "none" then return fresh(), false end
   if kind == "hash" then
-    local r = redis.call("HMGET", K, "s", "cf", "oa", "u", "n", "p", "sc", "w")
+    local r = redis.call("HMGET", K, "s", "cf", "oa", "u", "n", "p", "sc", "w", "pa")
     local e = { s = r[1], cf = tonumber(r[2]), oa = tonumber(r[3]), u = tonumber(r[4]), n = tonumber(r[5]),
-      p = tonumber(r[6]), sc = tonumber(r[7]) }
+      p = tonumber(r[6]), sc = tonumber(r[7]), pa = 0 }
     if r[8] then e.w = parseWindow(r[8]) end
-    if states[e.s] and e.cf and e.oa and e.u and e.n and e.p and e.sc and e.w then return e, true end
+    if r[9] then e.pa = tonumber(r[9]) end
+    if states[e.s] and e.cf and e.oa and e.u and e.n and e.p and e.sc and e.w and e.pa then return e, true end
   end
   redis.call("DEL", K)
   corrupt = "corrupt"
   return fresh(), false
 end
 
+-- How long the key must live: the TTL, or while open, until a minute after its break ends (an open
+-- breaker must not close early because nobody called it for a TTL shorter than its break).
+local function keep(e)
+  local ms = ttl
+  if e.s == "O" and e.u - now + 60000 > ms then ms = e.u - now + 60000 end
+  return math.ceil(ms)
+end
+
 local function save(e)
   local parts = {}
   for i, b in ipairs(e.w) do parts[i] = fmt(b.start) .. ":" .. fmt(b.s) .. ":" .. fmt(b.f) end
   redis.call("HSET", K, "s", e.s, "cf", fmt(e.cf), "oa", fmt(e.oa), "u", fmt(e.u), "n", fmt(e.n),
-    "p", fmt(e.p), "sc", fmt(e.sc), "w", table.concat(parts, ";"))
-  local keep = ttl
-  if e.s == "O" and e.u - now + 60000 > keep then keep = e.u - now + 60000 end
-  redis.call("PEXPIRE", K, math.ceil(keep))
+    "p", fmt(e.p), "sc", fmt(e.sc), "w", table.concat(parts, ";"), "pa", fmt(e.pa))
+  redis.call("PEXPIRE", K, keep(e))
 end
 
-local function touch(exists)
-  if exists then redis.call("PEXPIRE", K, ttl) end
+local function touch(e, exists)
+  if exists then redis.call("PEXPIRE", K, keep(e)) end
 end
 
 local function settings()
@@ -145,17 +163,17 @@ export const breakerAdmit = script(
   breakerPrelude + `
 local e, exists = load()
 if e.s == "C" then
-  touch(exists)
+  touch(e, exists)
   return { "A", "", "", "", "", corrupt }
 end
 if e.s == "I" then
-  touch(exists)
+  touch(e, exists)
   return { "RI", "", "", "", "", corrupt }
 end
 local from = ""
 if e.s == "O" then
   if now < e.u then
-    touch(exists)
+    touch(e, exists)
     return { "RO", fmt(e.u), "", "", "", corrupt }
   end
   e.s = "H"
@@ -166,12 +184,19 @@ end
 local st = settings()
 local to = ""
 if from ~= "" then to = "H" end
+if e.p >= st.halfOpenProbes and now >= e.pa + tonumber(ARGV[11]) then
+  -- Every slot is held by a probe admitted a lease ago or more: presumed lost; start the round again.
+  e.p = 0
+  e.sc = 0
+end
 if e.p < st.halfOpenProbes then
   e.p = e.p + 1
+  e.pa = now
   save(e)
   return { "P", "", from, to, "", corrupt }
 end
-save(e)
+-- Refused: nothing changed, and the key is not kept alive (only a transition is written).
+if from ~= "" then save(e) end
 return { "RH", fmt(now), from, to, "", corrupt }
 `
 )
@@ -198,7 +223,7 @@ if st.trip == "C" then
   if failure then e.cf = e.cf + 1 else e.cf = 0 end
   if e.cf >= st.threshold then return open(e, st) end
   -- A success on a breaker with no failures changes nothing: no write, no key made.
-  if e.cf ~= before then save(e) else touch(exists) end
+  if e.cf ~= before then save(e) else touch(e, exists) end
   return none()
 end
 local width = st.windowMillis / math.max(1, st.buckets)
@@ -246,7 +271,7 @@ export const breakerIsolate = script(
   breakerPrelude + `
 local e, exists = load()
 if e.s == "I" then
-  touch(exists)
+  touch(e, exists)
   return none()
 end
 local from = e.s
