@@ -13,9 +13,11 @@ import * as contention from "./internal/contention.js"
 import * as internal from "./internal/simulator.js"
 
 /**
- * A modelled provider: capacity in requests per minute (a token bucket that answers
- * 429 with a Retry-After when empty), outage windows (503), a share of random 503s
- * and a fixed latency. Times are milliseconds of virtual time.
+ * A modelled provider: capacity in requests per minute (a bucket of one second's
+ * worth of requests) and in tokens per minute (a bucket of one minute's worth of
+ * tokens, charged each request's token cost), both refilled continuously and
+ * answering 429 with a Retry-After when short; outage windows (503), a share of
+ * random 503s and a fixed latency. Times are milliseconds of virtual time.
  *
  * @since 0.1.0
  * @category models
@@ -29,6 +31,13 @@ import * as internal from "./internal/simulator.js"
 export interface Provider {
   /** Capacity; omitted means unlimited. */
   readonly requestsPerMinute?: number | undefined
+  /**
+   * Token capacity; omitted means unlimited. A call is admitted only when both buckets hold enough (a 429
+   * takes nothing from either); a cost above a minute's worth is charged as the whole bucket. The 429's
+   * Retry-After is the time until enough tokens are back (OpenAI's `x-ratelimit-reset-tokens`), in whole
+   * seconds, or the longer of that and the requests' when both are short.
+   */
+  readonly tokensPerMinute?: number | undefined
   /** Windows `[start, end)` in milliseconds during which every call gets a 503. */
   readonly outages?: ReadonlyArray<{ readonly start: number; readonly end: number }> | undefined
   /** Share of calls, in [0, 1], that get a random 503. */
@@ -58,6 +67,34 @@ export interface Policy {
 }
 
 /**
+ * What a logical request costs in tokens (the same for each of its calls): a
+ * fixed whole number; uniform whole numbers in `[min, max]`; or lognormal with
+ * the given median and `sigma` (the standard deviation of its logarithm),
+ * rounded up and capped at `max` when given. Drawn from the scenario's seeded
+ * `Random` when the request arrives.
+ *
+ * @since 0.1.0
+ * @category models
+ * @example
+ * ```ts
+ * import type { Simulator } from "@effect-resilience/simulator"
+ *
+ * const fixed: Simulator.TokenCost = 2_000
+ * const uniform: Simulator.TokenCost = { distribution: "uniform", min: 1_000, max: 3_000 }
+ * const skewed: Simulator.TokenCost = { distribution: "lognormal", median: 1_500, sigma: 0.5, max: 8_000 }
+ * ```
+ */
+export type TokenCost =
+  | number
+  | { readonly distribution: "uniform"; readonly min: number; readonly max: number }
+  | {
+    readonly distribution: "lognormal"
+    readonly median: number
+    readonly sigma: number
+    readonly max?: number | undefined
+  }
+
+/**
  * A scenario: a provider, a number of logical requests, arriving all at t=0 or at
  * a rate (open loop) or issued by a fixed set of clients one after another
  * (closed loop), a horizon after which the run stops, and the random seed.
@@ -77,6 +114,11 @@ export interface Scenario {
   readonly id?: string | undefined
   readonly provider: Provider
   readonly requests: number
+  /**
+   * Each request's token cost, charged by the provider's tokens per minute and declared to the pipeline
+   * (`Resilience.run(effect, { key, tokens })`); omitted means requests cost no tokens.
+   */
+  readonly tokens?: TokenCost | undefined
   /** Open loop: arrivals per second; omitted means a burst at t=0. Ignored when `closedLoop` is set. */
   readonly arrivalsPerSecond?: number | undefined
   /**
@@ -209,7 +251,8 @@ export const table: (rows: ReadonlyArray<Metrics>) => string = internal.table
  * The policies compared: no retry; naive exponential backoff without jitter; an
  * OpenAI-SDK-like retry (3 calls, 0.5 s·2ⁿ capped at 8 s, jittered, Retry-After
  * honoured); the library's defaults; and budget + breaker + a rate limiter shared
- * by every client.
+ * by every client, set to the account's limits: 600 requests per minute (the
+ * provider of scenario 2) and 200,000 tokens per minute (that of scenario 5).
  *
  * @since 0.1.0
  * @category constructors
@@ -253,7 +296,7 @@ export const policies: ReadonlyArray<Policy> = [
     config: {
       budget: { kind: "tokenBucket" },
       circuitBreaker: {},
-      rateLimiter: { requestsPerMinute: 600 }
+      rateLimiter: { requestsPerMinute: 600, tokensPerMinute: 200_000 }
     },
     shared: true
   }
@@ -261,7 +304,10 @@ export const policies: ReadonlyArray<Policy> = [
 
 /**
  * The scenarios of the report: a full 60 s outage hit by 1,000 clients, a
- * 2,000-request burst at t=0 against a 600 RPM provider, and 20 % random 503s.
+ * 2,000-request burst at t=0 against a 600 RPM provider, 20 % random 503s, and
+ * (5) a burst of 1,000 requests of 1,000–3,000 tokens at t=0 against a
+ * provider whose 200,000 tokens per minute bind long before its 10,000
+ * requests per minute (about 100 requests a minute get through).
  *
  * @since 0.1.0
  * @category constructors
@@ -292,6 +338,13 @@ export const scenarios: ReadonlyArray<Scenario> = [
     provider: { errorRate: 0.2, latency: 100 },
     requests: 1_000,
     closedLoop: { clients: 50 }
+  },
+  {
+    name: "(5) 200,000 TPM (10,000 RPM), 1,000-request burst of ~2,000 tokens",
+    id: "5-tokens",
+    provider: { requestsPerMinute: 10_000, tokensPerMinute: 200_000, latency: 100 },
+    requests: 1_000,
+    tokens: { distribution: "uniform", min: 1_000, max: 3_000 }
   }
 ]
 
@@ -320,6 +373,17 @@ export interface Report {
 }
 
 const slug = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")
+
+const costs = (tokens: TokenCost | undefined): string =>
+  tokens === undefined
+    ? ""
+    : typeof tokens === "number"
+    ? `, ${tokens} tokens each`
+    : tokens.distribution === "uniform"
+    ? `, ${tokens.min}–${tokens.max} tokens each (uniform)`
+    : `, lognormal tokens (median ${tokens.median}, sigma ${tokens.sigma}${
+      tokens.max === undefined ? "" : `, at most ${tokens.max}`
+    })`
 
 const document = (id: string, title: string, table: string, notes: string): string =>
   [
@@ -367,7 +431,7 @@ export const report = (scenario: Scenario, policies: ReadonlyArray<Policy>): Rep
       id,
       scenario.name,
       text,
-      `${scenario.requests} logical requests (${load}), seed ${scenario.seed ?? 1}. ` +
+      `${scenario.requests} logical requests (${load}${costs(scenario.tokens)}), seed ${scenario.seed ?? 1}. ` +
         "Latency runs from a request's arrival to its success or final failure; recovery from the end of the " +
         "outage to the first success; early retries are calls sent before the server's Retry-After elapsed."
     ),
@@ -440,7 +504,7 @@ export const contentionReport = (options?: {
 
 /**
  * Every shipped scenario's report, in order: (1)–(3) from `scenarios` with all
- * `policies`, then the contention experiment (4).
+ * `policies`, the contention experiment (4), then (5) from `scenarios`.
  *
  * @since 0.1.0
  * @category constructors
@@ -452,6 +516,7 @@ export const contentionReport = (options?: {
  * ```
  */
 export const reports = (): ReadonlyArray<Report> => [
-  ...scenarios.map((scenario) => report(scenario, policies)),
-  contentionReport()
+  ...scenarios.slice(0, 3).map((scenario) => report(scenario, policies)),
+  contentionReport(),
+  ...scenarios.slice(3).map((scenario) => report(scenario, policies))
 ]

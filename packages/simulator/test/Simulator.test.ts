@@ -2,6 +2,7 @@ import { Backoff, Resilience, SeededRandom } from "@effect-resilience/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as Contention from "../src/Contention.js"
+import { drawTokens } from "../src/internal/simulator.js"
 import * as Simulator from "../src/Simulator.js"
 
 /** Checks that every tag opened is closed in order (self-closing tags aside) and returns the tag names seen. */
@@ -39,6 +40,17 @@ describe("Simulator", () => {
       Simulator.run(errorsOnly, Simulator.policies[0]!).successRate,
       "a different seed draws different 503s"
     )
+    // Scenario (5), scaled down: seeded token costs and the provider's tokens per minute.
+    const tokens: Simulator.Scenario = { ...Simulator.scenarios.find((s) => s.id === "5-tokens")!, requests: 200 }
+    const tokensFirst = Simulator.report(tokens, Simulator.policies)
+    const tokensSecond = Simulator.report(tokens, Simulator.policies)
+    assert.strictEqual(tokensFirst.markdown, tokensSecond.markdown)
+    assert.deepStrictEqual(tokensFirst.charts, tokensSecond.charts)
+    assert.notStrictEqual(
+      Simulator.run({ ...tokens, seed: 2 }, Simulator.policies[0]!).successRate,
+      Simulator.run(tokens, Simulator.policies[0]!).successRate,
+      "a different seed draws different token costs"
+    )
     const contention = Simulator.contentionReport({ clients: [20], runs: 2 })
     const again = Simulator.contentionReport({ clients: [20], runs: 2 })
     assert.strictEqual(contention.markdown, again.markdown)
@@ -48,7 +60,13 @@ describe("Simulator", () => {
   it("sends exactly one call per request and succeeds every request when the provider has no faults", () => {
     const open: Simulator.Scenario = { name: "calm", provider: { latency: 100 }, requests: 100 }
     const closed: Simulator.Scenario = { ...open, closedLoop: { clients: 10 } }
-    for (const scenario of [open, closed]) {
+    // Token costs against ample request and token capacity: the shared limiter (200,000 TPM) may delay, never waste.
+    const tokens: Simulator.Scenario = {
+      ...open,
+      provider: { latency: 100, requestsPerMinute: 1_000_000, tokensPerMinute: 1_000_000_000 },
+      tokens: { distribution: "uniform", min: 1_000, max: 3_000 }
+    }
+    for (const scenario of [open, closed, tokens]) {
       for (const policy of Simulator.policies) {
         const metrics = Simulator.run(scenario, policy)
         assert.strictEqual(metrics.successRate, 1, policy.name)
@@ -78,6 +96,85 @@ describe("Simulator", () => {
     assert.strictEqual(metrics.successRate, 1)
     assert.strictEqual(metrics.wastedCalls, 0)
     assert.strictEqual(metrics.earlyRetries, 0)
+  })
+
+  it("answers 429 once the tokens per minute are spent, with a Retry-After until enough tokens are back", () => {
+    // Retries wait exactly the Retry-After (a 1 ms backoff below it), so the trace shows each Retry-After.
+    const retryOnce: Simulator.Policy = {
+      name: "one retry",
+      config: {
+        retry: { maxAttempts: 2, backoff: { base: 1, max: 1, jitter: "none" } },
+        budget: false,
+        circuitBreaker: false,
+        bulkhead: false
+      }
+    }
+    const metrics = Simulator.run(
+      { name: "tpm", provider: { tokensPerMinute: 7_000 }, requests: 5, tokens: 2_000 },
+      retryOnce
+    )
+    // A full minute's worth (7,000) admits 3 calls of 2,000 and leaves 1,000. The 2 others need 1,000 more:
+    // 1,000 / 7,000 of a minute = 8.57 s, sent as Retry-After: 9 s. At 9 s the bucket holds 1,000 + 1,050:
+    // one retry passes; the other is 1,950 short (16.7 s, Retry-After 17 s) and has no call left.
+    assert.deepStrictEqual(metrics.trace.calls.map((call) => [call.at, call.outcome]), [
+      [0, "success"],
+      [0, "success"],
+      [0, "success"],
+      [0, "rateLimited"],
+      [0, "rateLimited"],
+      [9_000, "success"],
+      [9_000, "rateLimited"]
+    ])
+    assert.strictEqual(metrics.successRate, 4 / 5)
+    assert.strictEqual(metrics.earlyRetries, 0)
+    // Requests and tokens: a 429 takes from neither bucket, and the longer wait is the Retry-After.
+    const both = Simulator.run(
+      { name: "rpm+tpm", provider: { requestsPerMinute: 60, tokensPerMinute: 6_000 }, requests: 3, tokens: 3_000 },
+      Simulator.policies[0]!
+    )
+    // One request a second and 6,000 tokens: the first call passes, the second lacks a request (1 s) and 3,000
+    // tokens (30 s), the third too.
+    assert.deepStrictEqual(both.trace.calls.map((call) => call.outcome), ["success", "rateLimited", "rateLimited"])
+  })
+
+  it("paces a token-bound burst by tokens with the shared limiter, where per-request retries waste calls", () => {
+    const scenario = Simulator.scenarios.find((s) => s.id === "5-tokens")!
+    const byName = (name: string) => Simulator.run(scenario, Simulator.policies.find((p) => p.name === name)!)
+    const paced = byName("budget+breaker+shared limiter")
+    assert.strictEqual(paced.successRate, 1)
+    assert.strictEqual(paced.wastedCalls, 0)
+    assert.strictEqual(paced.amplification, 1)
+    // The same seeded draws, in arrival order: the provider's first minute's worth passes at once, the rest
+    // needs (total − 200,000) / 200,000 minutes; the last call is admitted then and takes 100 ms.
+    const costs = Effect.runSync(
+      Effect.replicateEffect(drawTokens(scenario.tokens!), scenario.requests).pipe(SeededRandom.withSeed(1))
+    )
+    const total = costs.reduce((sum, cost) => sum + cost, 0)
+    assert.strictEqual(total, 2_033_241)
+    assert.strictEqual(Duration.toMillis(paced.completion), Math.ceil((total - 200_000) * 60_000 / 200_000 + 100))
+    let fit = 0
+    for (let spent = costs[0]!; spent <= 200_000; spent += costs[++fit]!);
+    assert.strictEqual(fit, 98)
+    const none = byName("no retry")
+    assert.strictEqual(none.successRate, fit / 1_000)
+    assert.strictEqual(none.wastedCalls, 1_000 - fit)
+    const defaults = byName("library defaults")
+    assert.strictEqual(defaults.successRate, 0.102)
+    assert.strictEqual(defaults.wastedCalls, 2_700)
+    assert.strictEqual(defaults.earlyRetries, 0)
+  })
+
+  it("draws token costs from the scenario's distribution through the seeded Random", () => {
+    const draw = (cost: Simulator.TokenCost) =>
+      Effect.runSync(Effect.replicateEffect(drawTokens(cost), 2_000).pipe(SeededRandom.withSeed(7)))
+    const uniform = draw({ distribution: "uniform", min: 10, max: 20 })
+    // Whole numbers, both ends included.
+    assert.deepStrictEqual([...new Set(uniform)].sort((a, b) => a - b), [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
+    const lognormal = draw({ distribution: "lognormal", median: 1_000, sigma: 0.5, max: 3_000 }).sort((a, b) => a - b)
+    assert.isTrue(lognormal.every((n) => Number.isInteger(n) && n >= 1 && n <= 3_000))
+    assert.strictEqual(lognormal[lognormal.length - 1], 3_000, "the long tail is capped at max")
+    assert.isTrue(lognormal[1_000]! > 950 && lognormal[1_000]! < 1_050, `median ${lognormal[1_000]}`)
+    assert.deepStrictEqual(draw(2_000).slice(0, 3), [2_000, 2_000, 2_000])
   })
 
   it("counts calls during an outage and the time to recover after it", () => {

@@ -22,15 +22,55 @@ interface Counters {
   readonly trace: Array<Simulator.CallRecord>
 }
 
-/** The modelled provider: a token bucket (429 + Retry-After), outage windows and random 503s, then a fixed latency. */
+/**
+ * A bucket refilled continuously at `perMinute` units a minute up to `capacity`, starting full: `take` admits
+ * `cost` (capped at the capacity) or says how many milliseconds until it could.
+ */
+export const makeBucket = (perMinute: number, capacity: number) => {
+  let level = capacity
+  let refilledAt = 0
+  const refill = (now: number): void => {
+    level = Math.min(capacity, level + (now - refilledAt) * perMinute / 60_000)
+    refilledAt = now
+  }
+  return {
+    /** Milliseconds until `cost` units are in the bucket at `now` (0 when they already are). */
+    wait: (now: number, cost: number): number => {
+      refill(now)
+      const needed = Math.min(cost, capacity)
+      return level >= needed ? 0 : (needed - level) * 60_000 / perMinute
+    },
+    /** Takes `cost` units (capped at the capacity); call after `wait` said 0 at the same instant. */
+    take: (cost: number): void => {
+      level -= Math.min(cost, capacity)
+    }
+  }
+}
+
+/** Draws one request's token cost from the scenario's distribution through `Random` (no draw when fixed). */
+export const drawTokens = (cost: Simulator.TokenCost): Effect.Effect<number> => {
+  if (typeof cost === "number") return Effect.succeed(cost)
+  if (cost.distribution === "uniform") return Random.nextIntBetween(cost.min, cost.max + 1)
+  // Box–Muller: a standard normal from two uniforms, then exp(ln(median) + sigma · z).
+  return Effect.map(Effect.zip(Random.next, Random.next), ([u, v]) => {
+    const z = Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * v)
+    const tokens = Math.ceil(cost.median * Math.exp(cost.sigma * z))
+    return Math.max(1, cost.max === undefined ? tokens : Math.min(cost.max, tokens))
+  })
+}
+
+/**
+ * The modelled provider: buckets of requests and tokens (429 + Retry-After), outage windows and random 503s, then
+ * a fixed latency.
+ */
 const makeProvider = (model: Simulator.Provider, counters: Counters) => {
   const rpm = model.requestsPerMinute
-  const capacity = rpm === undefined ? 0 : Math.max(1, rpm / 60)
-  let tokens = capacity
-  let refilledAt = 0
+  const tpm = model.tokensPerMinute
+  const requests = rpm === undefined ? undefined : makeBucket(rpm, Math.max(1, rpm / 60))
+  const tokens = tpm === undefined ? undefined : makeBucket(tpm, tpm)
   const outages = model.outages ?? []
   const lastOutageEnd = outages.reduce((end, o) => Math.max(end, o.end), -Infinity)
-  return (retryAfterUntil: { at: number }) =>
+  return (retryAfterUntil: { at: number }, cost: number) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       counters.calls++
@@ -51,14 +91,14 @@ const makeProvider = (model: Simulator.Provider, counters: Counters) => {
           status: 503,
           message: "random 503"
         })
-      } else if (rpm !== undefined) {
-        tokens = Math.min(capacity, tokens + (now - refilledAt) * rpm / 60_000)
-        refilledAt = now
-        if (tokens >= 1) {
-          tokens -= 1
+      } else if (requests !== undefined || tokens !== undefined) {
+        const short = Math.max(requests?.wait(now, 1) ?? 0, tokens?.wait(now, cost) ?? 0)
+        if (short === 0) {
+          requests?.take(1)
+          tokens?.take(cost)
         } else {
           // Retry-After is sent in whole seconds, as HTTP does.
-          const wait = Math.max(1, Math.ceil(((1 - tokens) * 60_000 / rpm) / 1000)) * 1000
+          const wait = Math.max(1, Math.ceil(short / 1000)) * 1000
           retryAfterUntil.at = now + wait
           failure = new ProviderError.TransientError({
             provider: KEY,
@@ -122,18 +162,19 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
     const request = Effect.gen(function*() {
       const start = yield* Clock.currentTimeMillis
       const retryAfterUntil = { at: -Infinity }
+      const tokens = scenario.tokens === undefined ? undefined : yield* drawTokens(scenario.tokens)
       const pipeline = config === "none" ? undefined : shared ?? (yield* Scope.extend(Resilience.make(config), scope))
       const call = pipeline === undefined
-        ? provider(retryAfterUntil)
+        ? provider(retryAfterUntil, tokens ?? 0)
         : pipeline.run(
-          provider(retryAfterUntil).pipe(
+          provider(retryAfterUntil, tokens ?? 0).pipe(
             Effect.tapError((error) =>
               error.retryAfter !== undefined && policy.shared === true
                 ? pipeline.observe(KEY, { retryAfter: error.retryAfter })
                 : Effect.void
             )
           ),
-          { key: KEY }
+          tokens === undefined ? { key: KEY } : { key: KEY, tokens }
         )
       const outcome = yield* call.pipe(
         Effect.as("success" as const),
@@ -208,7 +249,9 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
     recovery: Number.isFinite(outageEnd) && counters.firstSuccessAfterOutage !== undefined
       ? Duration.millis(counters.firstSuccessAfterOutage - outageEnd)
       : undefined,
-    earlyRetries: scenario.provider.requestsPerMinute === undefined ? undefined : counters.earlyRetries,
+    earlyRetries: scenario.provider.requestsPerMinute === undefined && scenario.provider.tokensPerMinute === undefined
+      ? undefined
+      : counters.earlyRetries,
     trace: { calls: counters.trace, latencies, rejections }
   }
 }

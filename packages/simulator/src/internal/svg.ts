@@ -91,16 +91,24 @@ export const lineChart = (chart: Chart): string => {
   }
   const shared = yRange(all)
   const plotWidth = WIDTH - LEFT - RIGHT
-  const height = TOP + chart.panels.length * (PANEL_HEIGHT + PANEL_GAP) - PANEL_GAP + BOTTOM
+  // A title too long for one line breaks after its first ": " (the scenario, then what the chart shows).
+  const split = chart.title.indexOf(": ")
+  const titleLines = chart.title.length > 90 && split > 0
+    ? [chart.title.slice(0, split + 1), chart.title.slice(split + 2)]
+    : [chart.title]
+  const firstTop = TOP + (titleLines.length - 1) * 26
+  const height = firstTop + chart.panels.length * (PANEL_HEIGHT + PANEL_GAP) - PANEL_GAP + BOTTOM
   const out: Array<string> = []
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" ` +
       `font-family="system-ui, sans-serif" font-size="11">`
   )
   out.push(`<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`)
-  out.push(`<text x="${LEFT}" y="20" font-size="14" font-weight="bold">${escape(chart.title)}</text>`)
+  titleLines.forEach((line, i) =>
+    out.push(`<text x="${LEFT}" y="${20 + i * 18}" font-size="14" font-weight="bold">${escape(line)}</text>`)
+  )
   chart.panels.forEach((panel, p) => {
-    const top = TOP + p * (PANEL_HEIGHT + PANEL_GAP)
+    const top = firstTop + p * (PANEL_HEIGHT + PANEL_GAP)
     const { yMax, yStep } = chart.independentY === true
       ? yRange(panel.series.flatMap((series) => series.points))
       : shared
