@@ -440,20 +440,21 @@ describe.skipIf(!available)("RedisStateStore", () => {
       expect(yield* Effect.promise(() => server.command(`HGET ${p}{k}:breaker s`))).toBe("$1")
     }))
 
-  /** A client on the test server whose `evalsha` can be made slow (the script runs; its reply comes late) or fail. */
+  /**
+   * A client on the test server whose `evalsha` can be held (the script runs; its reply waits until the test
+   * lets it go, after the store gave up on it) or fail.
+   */
   const faultyClient = (db = 0) => {
     const raw = new Redis(server.port, "127.0.0.1", { enableOfflineQueue: false, lazyConnect: true, db })
-    const faults = { slowMillis: 0, fail: false }
+    const faults: { held: Promise<void> | undefined; fail: boolean } = { held: undefined, fail: false }
     const client = new Proxy(raw, {
       get(target, property, receiver) {
         if (property === "evalsha") {
           return (...args: Array<any>) => {
             if (faults.fail) return Promise.reject(new Error("read ECONNRESET"))
             const reply = (target.evalsha as (...a: Array<any>) => Promise<unknown>)(...args)
-            const delay = faults.slowMillis
-            return delay === 0
-              ? reply
-              : reply.then((r) => new Promise((resolve) => setTimeout(() => resolve(r), delay)))
+            const held = faults.held
+            return held === undefined ? reply : Promise.all([reply, held]).then(([r]) => r)
           }
         }
         const value = Reflect.get(target, property, receiver)
@@ -489,9 +490,13 @@ describe.skipIf(!available)("RedisStateStore", () => {
       expect(yield* store.breaker.record("k", 0, settings, "Failure", false)).toMatchObject({ to: "Open" })
       // The break is over; this admission takes the probe slot on Redis, but its answer comes too late:
       // the caller is answered from local (closed) state, and its outcome, recorded as no probe, is ignored.
-      faults.slowMillis = 1_000
+      let release = () => {}
+      faults.held = new Promise<void>((resolve) => {
+        release = resolve
+      })
       const late = yield* store.breaker.admit("k", 2_000, settings)
-      faults.slowMillis = 0
+      faults.held = undefined
+      release()
       expect(late.admission).toEqual({ _tag: "Admitted", probe: false })
       expect(yield* store.breaker.record("k", 2_100, settings, "Success", false)).toBeUndefined()
       expect(yield* store.breaker.state("k")).toEqual({ _tag: "HalfOpen", probes: 1, successes: 0, opens: 1 })
