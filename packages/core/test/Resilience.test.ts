@@ -278,3 +278,26 @@ describe("Resilience per-key policies", () => {
       yield* Scope.close(scope, Exit.void)
     }))
 })
+
+describe("Resilience rate limiter configuration", () => {
+  it.scoped("takes the buckets' burst from the configuration", () =>
+    Effect.gen(function*() {
+      const pipeline = yield* Resilience.make({
+        retry: false,
+        rateLimiter: { requestsPerMinute: 60, burst: { requests: 3 }, onExceeded: "fail" }
+      })
+      const results: Array<string> = []
+      for (let i = 0; i < 4; i++) {
+        const exit = yield* Effect.exit(pipeline.run(Effect.succeed("ok"), { key: "openai/gpt-4o" }))
+        results.push(Exit.isSuccess(exit) ? "ok" : "refused")
+      }
+      expect(results).toEqual(["ok", "ok", "ok", "refused"])
+    }))
+
+  it.effect("refuses a burst that is not a whole number ≥ 1", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Resilience.validate({ rateLimiter: { burst: { requests: 0, tokens: 1.5 } } }))
+      expect(error.issues.length).toBe(2)
+      expect(error.issues.every((issue) => issue.startsWith("rateLimiter.burst."))).toBe(true)
+    }))
+})

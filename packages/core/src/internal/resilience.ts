@@ -179,6 +179,7 @@ export const make = (
             key,
             requestsPerMinute: limiterOptions.requestsPerMinute,
             tokensPerMinute: limiterOptions.tokensPerMinute,
+            burst: limiterOptions.burst,
             onExceeded: limiterOptions.onExceeded
           }))
           limiters.add(key, made)

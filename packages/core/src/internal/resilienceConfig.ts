@@ -145,6 +145,10 @@ export const Config = Schema.Struct({
   rateLimiter: orOff(Schema.Struct({
     requestsPerMinute: Schema.optional(Schema.Number.pipe(Schema.filter((n) => n > 0 || "must be > 0"))),
     tokensPerMinute: Schema.optional(Schema.Number.pipe(Schema.filter((n) => n > 0 || "must be > 0"))),
+    burst: Schema.optional(Schema.Struct({
+      requests: Schema.optional(WholeNumber(1)),
+      tokens: Schema.optional(WholeNumber(1))
+    })),
     onExceeded: Schema.optional(Schema.Literal("delay", "fail"))
   })),
   attemptTimeout: orOff(PositiveDuration),
