@@ -4,23 +4,20 @@
  * HTTP exchange is real I/O, so a test polls (a bounded poll) until a request arrived or a wait began, then
  * moves the clock by exactly the expected wait.
  */
-import { FakeLlmServer } from "@effect-resilience/testing"
+import { FakeLlmServer, VirtualTime } from "@effect-resilience/testing"
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Response from "@effect/ai/Response"
-import * as Tool from "@effect/ai/Tool"
-import * as Toolkit from "@effect/ai/Toolkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as AiClassify from "../src/AiClassify.js"
 import * as ResilientLanguageModel from "../src/ResilientLanguageModel.js"
 import * as StreamGuard from "../src/StreamGuard.js"
-import { adjustWhenSleeping, anthropic, awaitRequests, config, openAi, resilient } from "./fixtures.js"
+import { anthropic, awaitRequests, config, countingWeather, openAi, resilient, Weather } from "./fixtures.js"
 
 const summary = (verdict: ReturnType<typeof AiClassify.classify>): string => `${verdict._tag} ${verdict.reason}`
 
@@ -51,7 +48,7 @@ describe("ResilientLanguageModel over the real clients: generateText", () => {
       const fiber = yield* Effect.fork(LanguageModel.generateText({ prompt: "hi" }).pipe(Effect.provide(model)))
       yield* awaitRequests(server, 1)
       // `retry-after-ms: 2500` beats both the 1 s backoff and the whole-second `retry-after: 3`.
-      yield* adjustWhenSleeping(2500)
+      yield* VirtualTime.adjustWhenSleeping(2500)
       const response = yield* Fiber.join(fiber)
       assert.strictEqual(response.text, "Hello from fake")
       assert.deepStrictEqual(instants(yield* server.requests), [0, 2500])
@@ -78,7 +75,7 @@ describe("ResilientLanguageModel over the real clients: generateText", () => {
       const model = resilient(anthropic(server), { key: "anthropic/claude-sonnet-4-5", resilience: config() })
       const fiber = yield* Effect.fork(LanguageModel.generateText({ prompt: "hi" }).pipe(Effect.provide(model)))
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       const response = yield* Fiber.join(fiber)
       assert.strictEqual(response.text, "Bonjour")
       assert.deepStrictEqual(instants(yield* server.requests), [0, 1000])
@@ -99,20 +96,7 @@ describe("ResilientLanguageModel over the real clients: generateText", () => {
 
   it.scoped("a tool call after a 503: the provider call is retried, the handler runs exactly once", () =>
     Effect.gen(function*() {
-      let executions = 0
-      const GetWeather = Tool.make("GetWeather", {
-        description: "The weather in a city",
-        parameters: { city: Schema.String },
-        success: Schema.String
-      })
-      const Weather = Toolkit.make(GetWeather)
-      const handlers = Weather.toLayer({
-        GetWeather: ({ city }) =>
-          Effect.sync(() => {
-            executions++
-            return `Sunny in ${city}`
-          })
-      })
+      const { executions, handlers } = countingWeather((city) => `Sunny in ${city}`)
       const server = yield* FakeLlmServer.make({
         responses: {
           replies: [
@@ -129,13 +113,13 @@ describe("ResilientLanguageModel over the real clients: generateText", () => {
         )
       )
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       const response = yield* Fiber.join(fiber)
       assert.deepStrictEqual(response.toolCalls.map((call) => [call.id, call.name, call.params]), [
         ["call_1", "GetWeather", { city: "Paris" }]
       ])
       assert.deepStrictEqual(response.toolResults.map((result) => result.result), ["Sunny in Paris"])
-      assert.strictEqual(executions, 1)
+      assert.strictEqual(executions(), 1)
       assert.deepStrictEqual(instants(yield* server.requests), [0, 1000])
     }))
 })
@@ -154,7 +138,7 @@ describe("ResilientLanguageModel over the real clients: streams that fail before
       const model = resilient(anthropic(server), { key: "anthropic/claude-sonnet-4-5", resilience: config() })
       const fiber = yield* Effect.fork(collect(model))
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       const { exit, parts } = yield* Fiber.join(fiber)
       assert.isTrue(exit._tag === "Right")
       assert.deepStrictEqual(deltas(parts), ["Bon", "jour"])
@@ -178,7 +162,7 @@ describe("ResilientLanguageModel over the real clients: streams that fail before
       const model = resilient(openAi(server), { key: "openai/gpt-4o", resilience: config() })
       const fiber = yield* Effect.fork(collect(model))
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(3000)
+      yield* VirtualTime.adjustWhenSleeping(3000)
       const { exit, parts } = yield* Fiber.join(fiber)
       assert.isTrue(exit._tag === "Right")
       assert.deepStrictEqual(deltas(parts), ["a", "b"])
@@ -199,7 +183,7 @@ describe("ResilientLanguageModel over the real clients: streams that fail before
       const model = resilient(openAi(server), { key: "openai/gpt-4o", resilience: config() })
       const fiber = yield* Effect.fork(collect(model))
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       const { exit, parts } = yield* Fiber.join(fiber)
       assert.isTrue(exit._tag === "Right")
       assert.deepStrictEqual(deltas(parts), ["a", "b"])
@@ -289,8 +273,8 @@ describe("ResilientLanguageModel over the real clients: stalled streams", () => 
       })
       const fiber = yield* Effect.fork(collect(model))
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(5000)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(5000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       const { exit, parts } = yield* Fiber.join(fiber)
       assert.isTrue(exit._tag === "Right")
       assert.deepStrictEqual(deltas(parts), ["a", "b"])
@@ -311,7 +295,7 @@ describe("ResilientLanguageModel over the real clients: stalled streams", () => 
       })
       const fiber = yield* Effect.fork(collect(model))
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(5000)
+      yield* VirtualTime.adjustWhenSleeping(5000)
       const { exit, parts } = yield* Fiber.join(fiber)
       assert.deepStrictEqual(deltas(parts), ["a", "b"])
       assert.isTrue(exit._tag === "Left")

@@ -5,13 +5,11 @@
  * a request arrived or a wait began, then moves the clock by exactly the expected wait.
  */
 import { ResilienceEvent } from "@effect-resilience/core"
-import { FakeLlmServer } from "@effect-resilience/testing"
+import { FakeLlmServer, VirtualTime } from "@effect-resilience/testing"
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
-import * as Tool from "@effect/ai/Tool"
-import * as Toolkit from "@effect/ai/Toolkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -19,12 +17,11 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as AiClassify from "../src/AiClassify.js"
 import * as FailoverLanguageModel from "../src/FailoverLanguageModel.js"
-import { adjustWhenSleeping, anthropic, awaitRequests, canary, config, openAi, telemetry } from "./fixtures.js"
+import { anthropic, awaitRequests, canary, config, countingWeather, openAi, telemetry, Weather } from "./fixtures.js"
 
 const gpt = "openai/gpt-4o"
 const claude = "anthropic/claude-sonnet-4-5"
@@ -80,6 +77,28 @@ const takeEvents = (queue: Queue.Dequeue<ResilienceEvent.ResilienceEvent>) =>
 const failoverOnly = (events: ReadonlyArray<ResilienceEvent.ResilienceEvent>) =>
   events.filter((event) => event._tag === "StepSkipped" || event._tag === "FallbackUsed")
 
+/** Why a step was passed over. */
+type Why = Parameters<typeof ResilienceEvent.StepSkipped>[0]["why"]
+
+/**
+ * The failover's events of one call of the "chat" failover at `at`: each of `skipped` passed over in order (as
+ * steps 0, 1, ...), then `servedBy`, the next step, served.
+ */
+const fellBack = (at: number, servedBy: string, ...skipped: ReadonlyArray<readonly [step: string, why: Why]>) => [
+  ...skipped.map(([step, why], index) => ResilienceEvent.StepSkipped({ key: "chat", at, step, index, why })),
+  ResilienceEvent.FallbackUsed({
+    key: "chat",
+    at,
+    servedBy,
+    index: skipped.length,
+    skipped: skipped.map(([step, why]) => ({ step, why }))
+  })
+]
+
+/** A fake server whose OpenAI endpoint answers as `responses` says and whose Anthropic endpoint says "from claude". */
+const withClaude = (responses: FakeLlmServer.Options["responses"]) =>
+  FakeLlmServer.make({ responses, messages: { default: FakeLlmServer.text("from claude") } })
+
 /** The breakers' transitions. */
 const breakerOnly = (events: ReadonlyArray<ResilienceEvent.ResilienceEvent>) =>
   events.filter((event) => event._tag.startsWith("Breaker"))
@@ -126,14 +145,11 @@ describe("FailoverLanguageModel over the real clients", () => {
   it.scoped("context_length_exceeded on gpt-small (8k): served by gpt-large (128k), one request each", () =>
     Effect.gen(function*() {
       const queue = yield* ResilienceEvent.subscribe
-      const server = yield* FakeLlmServer.make({
-        responses: {
-          decide: (request) =>
-            request.model === "gpt-small"
-              ? FakeLlmServer.openAiError.contextLengthExceeded({ tokens: 9_000, maximum: 8_192 })
-              : FakeLlmServer.text(`from ${request.model}`)
-        },
-        messages: { default: FakeLlmServer.text("from claude") }
+      const server = yield* withClaude({
+        decide: (request) =>
+          request.model === "gpt-small"
+            ? FakeLlmServer.openAiError.contextLengthExceeded({ tokens: 9_000, maximum: 8_192 })
+            : FakeLlmServer.text(`from ${request.model}`)
       })
       const context = yield* build({
         name: "chat",
@@ -150,40 +166,26 @@ describe("FailoverLanguageModel over the real clients", () => {
       const requests = yield* server.requests
       assert.deepStrictEqual(seen(requests), ["openai/gpt-small@0", "openai/gpt-large@0"])
       assert.deepStrictEqual(counts(requests), { "openai/gpt-small": 1, "openai/gpt-large": 1 })
-      assert.deepStrictEqual(failoverOnly(yield* takeEvents(queue)), [
-        ResilienceEvent.StepSkipped({
-          key: "chat",
-          at: 0,
-          step: "openai/gpt-small",
-          index: 0,
-          why: "ContextLengthExceeded"
-        }),
-        ResilienceEvent.StepSkipped({ key: "chat", at: 0, step: "openai/gpt-small-2", index: 1, why: "ContextWindow" }),
-        ResilienceEvent.FallbackUsed({
-          key: "chat",
-          at: 0,
-          servedBy: "openai/gpt-large",
-          index: 2,
-          skipped: [
-            { step: "openai/gpt-small", why: "ContextLengthExceeded" },
-            { step: "openai/gpt-small-2", why: "ContextWindow" }
-          ]
-        })
-      ])
+      assert.deepStrictEqual(
+        failoverOnly(yield* takeEvents(queue)),
+        fellBack(
+          0,
+          "openai/gpt-large",
+          ["openai/gpt-small", "ContextLengthExceeded"],
+          ["openai/gpt-small-2", "ContextWindow"]
+        )
+      )
     }).pipe(Effect.provide(ResilienceEvent.layer())))
 
   it.scoped("context_length_exceeded on gpt-small and gpt-large: served by Anthropic's 200k window", () =>
     Effect.gen(function*() {
       const queue = yield* ResilienceEvent.subscribe
-      const server = yield* FakeLlmServer.make({
-        responses: {
-          decide: (request) =>
-            FakeLlmServer.openAiError.contextLengthExceeded({
-              tokens: 150_000,
-              maximum: request.model === "gpt-small" ? 8_192 : 128_000
-            })
-        },
-        messages: { default: FakeLlmServer.text("from claude") }
+      const server = yield* withClaude({
+        decide: (request) =>
+          FakeLlmServer.openAiError.contextLengthExceeded({
+            tokens: 150_000,
+            maximum: request.model === "gpt-small" ? 8_192 : 128_000
+          })
       })
       const context = yield* build({
         name: "chat",
@@ -200,43 +202,23 @@ describe("FailoverLanguageModel over the real clients", () => {
         seen(requests),
         ["openai/gpt-small@0", "openai/gpt-large@0", "anthropic/claude-sonnet-4-5@0"]
       )
-      assert.deepStrictEqual(failoverOnly(yield* takeEvents(queue)), [
-        ResilienceEvent.StepSkipped({
-          key: "chat",
-          at: 0,
-          step: "openai/gpt-small",
-          index: 0,
-          why: "ContextLengthExceeded"
-        }),
-        ResilienceEvent.StepSkipped({
-          key: "chat",
-          at: 0,
-          step: "openai/gpt-large",
-          index: 1,
-          why: "ContextLengthExceeded"
-        }),
-        ResilienceEvent.FallbackUsed({
-          key: "chat",
-          at: 0,
-          servedBy: claude,
-          index: 2,
-          skipped: [
-            { step: "openai/gpt-small", why: "ContextLengthExceeded" },
-            { step: "openai/gpt-large", why: "ContextLengthExceeded" }
-          ]
-        })
-      ])
+      assert.deepStrictEqual(
+        failoverOnly(yield* takeEvents(queue)),
+        fellBack(
+          0,
+          claude,
+          ["openai/gpt-small", "ContextLengthExceeded"],
+          ["openai/gpt-large", "ContextLengthExceeded"]
+        )
+      )
     }).pipe(Effect.provide(ResilienceEvent.layer())))
 
   it.scoped("OpenAI down: retries, breaker opens, Anthropic serves; later calls skip OpenAI without a request; a probe after the break closes it", () =>
     Effect.gen(function*() {
       const queue = yield* ResilienceEvent.subscribe
       let openAiDown = true
-      const server = yield* FakeLlmServer.make({
-        responses: {
-          decide: () => openAiDown ? FakeLlmServer.openAiError.unavailable() : FakeLlmServer.text("from gpt")
-        },
-        messages: { default: FakeLlmServer.text("from claude") }
+      const server = yield* withClaude({
+        decide: () => openAiDown ? FakeLlmServer.openAiError.unavailable() : FakeLlmServer.text("from gpt")
       })
       const context = yield* build({
         name: "chat",
@@ -255,9 +237,9 @@ describe("FailoverLanguageModel over the real clients", () => {
       // 1. Three OpenAI calls (0, 1 s, 2 s) fail with 503; the third opens the breaker; Anthropic serves at 2 s.
       const fiber = yield* Effect.fork(call)
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       yield* awaitRequests(server, 2)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       assert.strictEqual((yield* Fiber.join(fiber)).text, "from claude")
       assert.deepStrictEqual(seen(yield* server.requests), [
         "openai/gpt-4o@0",
@@ -273,31 +255,13 @@ describe("FailoverLanguageModel over the real clients", () => {
         first.filter((event) => event._tag === "RetryScheduled").map((event) => [event.at, event.reason]),
         [[0, "ServerError"], [1000, "ServerError"]]
       )
-      assert.deepStrictEqual(failoverOnly(first), [
-        ResilienceEvent.StepSkipped({ key: "chat", at: 2000, step: gpt, index: 0, why: "ServerError" }),
-        ResilienceEvent.FallbackUsed({
-          key: "chat",
-          at: 2000,
-          servedBy: claude,
-          index: 1,
-          skipped: [{ step: gpt, why: "ServerError" }]
-        })
-      ])
+      assert.deepStrictEqual(failoverOnly(first), fellBack(2000, claude, [gpt, "ServerError"]))
 
       // 2. While the breaker is open (until 32 s), calls go to Anthropic at once and OpenAI gets no request.
       for (const at of [10_000, 31_999]) {
         yield* TestClock.setTime(at)
         assert.strictEqual((yield* call).text, "from claude")
-        assert.deepStrictEqual(failoverOnly(yield* takeEvents(queue)), [
-          ResilienceEvent.StepSkipped({ key: "chat", at, step: gpt, index: 0, why: "BreakerOpen" }),
-          ResilienceEvent.FallbackUsed({
-            key: "chat",
-            at,
-            servedBy: claude,
-            index: 1,
-            skipped: [{ step: gpt, why: "BreakerOpen" }]
-          })
-        ])
+        assert.deepStrictEqual(failoverOnly(yield* takeEvents(queue)), fellBack(at, claude, [gpt, "BreakerOpen"]))
       }
       assert.deepStrictEqual(counts(yield* server.requests), { "openai/gpt-4o": 3, "anthropic/claude-sonnet-4-5": 3 })
 
@@ -319,26 +283,14 @@ describe("FailoverLanguageModel over the real clients", () => {
   it.scoped("insufficient_quota on OpenAI: exactly one OpenAI request, then Anthropic serves", () =>
     Effect.gen(function*() {
       const queue = yield* ResilienceEvent.subscribe
-      const server = yield* FakeLlmServer.make({
-        responses: { default: FakeLlmServer.openAiError.insufficientQuota() },
-        messages: { default: FakeLlmServer.text("from claude") }
-      })
+      const server = yield* withClaude({ default: FakeLlmServer.openAiError.insufficientQuota() })
       const context = yield* build({ name: "chat", steps: [steps.openAi(server), steps.anthropic(server)] })
       const response = yield* Effect.provide(generate(), context)
       assert.strictEqual(response.text, "from claude")
       assert.deepStrictEqual(seen(yield* server.requests), ["openai/gpt-4o@0", "anthropic/claude-sonnet-4-5@0"])
       const events = yield* takeEvents(queue)
       assert.deepStrictEqual(events.filter((event) => event._tag === "RetryScheduled"), [])
-      assert.deepStrictEqual(failoverOnly(events), [
-        ResilienceEvent.StepSkipped({ key: "chat", at: 0, step: gpt, index: 0, why: "QuotaExhausted" }),
-        ResilienceEvent.FallbackUsed({
-          key: "chat",
-          at: 0,
-          servedBy: claude,
-          index: 1,
-          skipped: [{ step: gpt, why: "QuotaExhausted" }]
-        })
-      ])
+      assert.deepStrictEqual(failoverOnly(events), fellBack(0, claude, [gpt, "QuotaExhausted"]))
     }).pipe(Effect.provide(ResilienceEvent.layer())))
 
   it.scoped("Anthropic-first stream: overloaded_error before content on both tries; OpenAI serves one clean stream", () =>
@@ -356,7 +308,7 @@ describe("FailoverLanguageModel over the real clients", () => {
       const { layer: otel, recorded } = telemetry()
       const fiber = yield* Effect.fork(collect.pipe(Effect.provide(context), Effect.provide(otel)))
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       const { exit, parts } = yield* Fiber.join(fiber)
       assert.isTrue(exit._tag === "Right")
       assert.deepStrictEqual(seen(yield* server.requests), [
@@ -373,16 +325,7 @@ describe("FailoverLanguageModel over the real clients", () => {
         "text-end",
         "finish"
       ])
-      assert.deepStrictEqual(failoverOnly(yield* takeEvents(queue)), [
-        ResilienceEvent.StepSkipped({ key: "chat", at: 1000, step: claude, index: 0, why: "Overloaded" }),
-        ResilienceEvent.FallbackUsed({
-          key: "chat",
-          at: 1000,
-          servedBy: gpt,
-          index: 1,
-          skipped: [{ step: claude, why: "Overloaded" }]
-        })
-      ])
+      assert.deepStrictEqual(failoverOnly(yield* takeEvents(queue)), fellBack(1000, gpt, [claude, "Overloaded"]))
       const served = recorded.spans().filter((span) => span.attributes["resilience.served_by"] !== undefined)
       assert.deepStrictEqual(
         served.map((span) => [span.name, span.attributes["resilience.served_by"], span.attributes["gen_ai.system"]]),
@@ -392,16 +335,7 @@ describe("FailoverLanguageModel over the real clients", () => {
 
   it.scoped("a tool round-trip across failover: OpenAI 503s, Anthropic's tool_use runs the handler once, served_by says so", () =>
     Effect.gen(function*() {
-      let executions = 0
-      const GetWeather = Tool.make("GetWeather", {
-        description: "The weather in a city",
-        parameters: { city: Schema.String },
-        success: Schema.String
-      })
-      const Weather = Toolkit.make(GetWeather)
-      const handlers = Weather.toLayer({
-        GetWeather: ({ city }) => Effect.sync(() => `Sunny in ${city} (${++executions})`)
-      })
+      const { executions, handlers } = countingWeather((city, run) => `Sunny in ${city} (${run})`)
       let openAiDown = true
       const server = yield* FakeLlmServer.make({
         responses: {
@@ -422,15 +356,15 @@ describe("FailoverLanguageModel over the real clients", () => {
         )
       )
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       yield* awaitRequests(server, 2)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       const response = yield* Fiber.join(fiber)
       assert.deepStrictEqual(response.toolCalls.map((call) => [call.id, call.name, call.params]), [
         ["toolu_1", "GetWeather", { city: "Paris" }]
       ])
       assert.deepStrictEqual(response.toolResults.map((result) => result.result), ["Sunny in Paris (1)"])
-      assert.strictEqual(executions, 1)
+      assert.strictEqual(executions(), 1)
       assert.deepStrictEqual(seen(yield* server.requests), [
         "openai/gpt-4o@0",
         "openai/gpt-4o@1000",
@@ -457,7 +391,7 @@ describe("FailoverLanguageModel over the real clients", () => {
         Effect.provide(handlers)
       )
       assert.strictEqual(answer.text, "It is sunny.")
-      assert.strictEqual(executions, 1)
+      assert.strictEqual(executions(), 1)
       const last = (yield* server.requests)[4]
       assert.strictEqual(`${last.provider}/${last.model}`, gpt)
       const input = (last.body as { readonly input: ReadonlyArray<Record<string, unknown>> }).input
@@ -488,11 +422,11 @@ describe("FailoverLanguageModel over the real clients", () => {
       })
       const fiber = yield* Effect.fork(Effect.flip(generate().pipe(Effect.provide(context), Effect.provide(otel))))
       yield* awaitRequests(server, 1)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       yield* awaitRequests(server, 2)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       yield* awaitRequests(server, 4)
-      yield* adjustWhenSleeping(1000)
+      yield* VirtualTime.adjustWhenSleeping(1000)
       const error: AiError.AiError = yield* Fiber.join(fiber)
       assert.deepStrictEqual(seen(yield* server.requests), [
         "openai/gpt-4o@0",

@@ -3,7 +3,7 @@
  * `AiError`s keep the request headers, key included), and `internal/redact.ts`, which takes it out.
  */
 import { ResilienceEvent } from "@effect-resilience/core"
-import { FakeLlmServer } from "@effect-resilience/testing"
+import { FakeLlmServer, VirtualTime } from "@effect-resilience/testing"
 import * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { assert, describe, it } from "@effect/vitest"
@@ -21,16 +21,7 @@ import * as AiClassify from "../src/AiClassify.js"
 import { redact, redactUnknown } from "../src/internal/redact.js"
 import * as ResilientLanguageModel from "../src/ResilientLanguageModel.js"
 import * as StreamGuard from "../src/StreamGuard.js"
-import {
-  adjustWhenSleeping,
-  anthropic,
-  awaitRequests,
-  canary,
-  config,
-  openAi,
-  resilient,
-  telemetry
-} from "./fixtures.js"
+import { anthropic, awaitRequests, canary, config, openAi, resilient, telemetry } from "./fixtures.js"
 
 // ---------------------------------------------------------------------------
 // What is searched for the key
@@ -118,7 +109,7 @@ const twice = config({}, "1 seconds", 2)
 const scenarios = Effect.gen(function*() {
   const observed: Array<Observed> = []
   const retriedOnce = (server: FakeLlmServer.Service) =>
-    Effect.zipRight(awaitRequests(server, 1), adjustWhenSleeping(1000))
+    Effect.zipRight(awaitRequests(server, 1), VirtualTime.adjustWhenSleeping(1000))
 
   {
     const limited = FakeLlmServer.openAiError.rateLimited({ retryAfter: "1 second" })

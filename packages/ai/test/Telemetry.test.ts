@@ -2,14 +2,14 @@
  * What an OpenTelemetry user sees with no glue code: `@effect/opentelemetry`'s tracer and metrics layers over
  * in-memory exporters, and the resilient model over the real OpenAI and Anthropic clients and the fake server.
  */
-import { FakeLlmServer } from "@effect-resilience/testing"
+import { FakeLlmServer, VirtualTime } from "@effect-resilience/testing"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { assert, describe, it } from "@effect/vitest"
 import type { DataPoint, Histogram, MetricData } from "@opentelemetry/sdk-metrics"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import { adjustWhenSleeping, anthropic, awaitRequests, config, openAi, resilient, telemetry } from "./fixtures.js"
+import { anthropic, awaitRequests, config, openAi, resilient, telemetry } from "./fixtures.js"
 
 const byName = (metrics: ReadonlyArray<MetricData>, name: string): MetricData => {
   const metric = metrics.find((candidate) => candidate.descriptor.name === name)
@@ -44,7 +44,7 @@ describe("Telemetry through @effect/opentelemetry", () => {
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.fork(LanguageModel.generateText({ prompt: "hi" }).pipe(Effect.provide(model)))
         yield* awaitRequests(server, 1)
-        yield* adjustWhenSleeping(1500)
+        yield* VirtualTime.adjustWhenSleeping(1500)
         const response = yield* Fiber.join(fiber)
         assert.strictEqual(response.text, "Hello from fake")
 

@@ -1,14 +1,17 @@
 /**
  * Shared fixtures of the tests against the real provider clients: the OpenAI and Anthropic language models
- * pointed at a `FakeLlmServer` on loopback, decorated with `ResilientLanguageModel`, and bounded polls that let
- * real I/O progress while the `TestClock` stands still.
+ * pointed at a `FakeLlmServer` on loopback, decorated with `ResilientLanguageModel`, a weather tool whose
+ * handler counts its runs, and a bounded poll for the server's requests (`VirtualTime.eventually`, which lets
+ * real I/O progress while the `TestClock` stands still).
  */
-import type { FakeLlmServer } from "@effect-resilience/testing"
+import { type FakeLlmServer, VirtualTime } from "@effect-resilience/testing"
 import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
 import * as AnthropicLanguageModel from "@effect/ai-anthropic/AnthropicLanguageModel"
 import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
 import * as OtelMetrics from "@effect/opentelemetry/Metrics"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
@@ -20,13 +23,10 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor
 } from "@opentelemetry/sdk-trace-base"
-import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as TestClock from "effect/TestClock"
-import * as TestServices from "effect/TestServices"
+import * as Schema from "effect/Schema"
 import * as ResilientLanguageModel from "../src/ResilientLanguageModel.js"
 
 /** The API key configured on both clients; no event, log, span or error may contain it. */
@@ -73,36 +73,30 @@ export const resilient = (
 ): Layer.Layer<LanguageModel.LanguageModel, never> =>
   ResilientLanguageModel.layer(options).pipe(Layer.provide(inner), Layer.orDie)
 
+/** A tool that tells the weather in a city. */
+export const GetWeather = Tool.make("GetWeather", {
+  description: "The weather in a city",
+  parameters: { city: Schema.String },
+  success: Schema.String
+})
+
+/** The toolkit of `GetWeather`. */
+export const Weather = Toolkit.make(GetWeather)
+
 /**
- * Lets real time pass for a moment, so that real I/O (sockets) makes progress while the `TestClock` stands
- * still. Used only between polls of a condition, never to wait for an outcome.
+ * `Weather`'s handlers, which count how many times the tool ran: `answer` gives the result of the n-th run
+ * (counted from 1) for a city.
  */
-export const pause: Effect.Effect<void> = TestServices.provideLive(Effect.sleep("1 millis"))
-
-/** Polls a condition until it holds, yielding to the event loop between polls; dies after `maxPolls` polls. */
-export const eventually = <E, R>(
-  what: string,
-  condition: Effect.Effect<boolean, E, R>,
-  maxPolls = 3_000
-): Effect.Effect<void, E, R> =>
-  Effect.gen(function*() {
-    for (let poll = 0; poll < maxPolls; poll++) {
-      if (yield* condition) return
-      yield* pause
-    }
-    return yield* Effect.dieMessage(`still waiting, after ${maxPolls} polls, for: ${what}`)
-  })
-
-/** Waits until some fiber sleeps on the `TestClock` until exactly `now + millis`, then moves the clock by `millis`. */
-export const adjustWhenSleeping = (millis: number): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    yield* eventually(
-      `a sleep until ${now + millis} ms on the TestClock`,
-      Effect.map(TestClock.sleeps(), (sleeps) => Chunk.some(sleeps, (instant) => instant === now + millis))
-    )
-    yield* TestClock.adjust(millis)
-  })
+export const countingWeather = (answer: (city: string, run: number) => string): {
+  readonly handlers: Layer.Layer<Tool.Handler<"GetWeather">>
+  readonly executions: () => number
+} => {
+  let executions = 0
+  return {
+    handlers: Weather.toLayer({ GetWeather: ({ city }) => Effect.sync(() => answer(city, ++executions)) }),
+    executions: () => executions
+  }
+}
 
 /** Waits until the server has received `count` requests, and gives them. */
 export const awaitRequests = (
@@ -110,7 +104,10 @@ export const awaitRequests = (
   count: number
 ): Effect.Effect<ReadonlyArray<FakeLlmServer.RecordedRequest>> =>
   Effect.gen(function*() {
-    yield* eventually(`${count} requests at the server`, Effect.map(server.requests, (list) => list.length >= count))
+    yield* VirtualTime.eventually(
+      `${count} requests at the server`,
+      Effect.map(server.requests, (list) => list.length >= count)
+    )
     return yield* server.requests
   })
 

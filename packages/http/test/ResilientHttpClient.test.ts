@@ -1,4 +1,5 @@
 import { CircuitBreaker, Classify, type Resilience } from "@effect-resilience/core"
+import { VirtualTime } from "@effect-resilience/testing"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -13,7 +14,7 @@ import * as TestClock from "effect/TestClock"
 import * as HttpClassify from "../src/HttpClassify.js"
 import * as ResilientHttpClient from "../src/ResilientHttpClient.js"
 import * as TestServer from "./server.js"
-import { adjustWhenSleeping, awaitRequests, awaitSleepUntil } from "./utils.js"
+import { awaitRequests } from "./utils.js"
 
 /** Backoff of exactly 10 ms and no attempt timeout: every wait in these tests is known to the millisecond. */
 const exact = {
@@ -46,7 +47,7 @@ describe("ResilientHttpClient", () => {
       )
       const client = yield* resilient()
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.post(server.url("/v1/chat"))))
-      yield* adjustWhenSleeping(2_000)
+      yield* VirtualTime.adjustWhenSleeping(2_000)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "hello" })
       assert.deepStrictEqual(yield* server.instants, [0, 2_000])
     }).pipe(Effect.provide(Env)))
@@ -60,7 +61,7 @@ describe("ResilientHttpClient", () => {
       )
       const client = yield* resilient()
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.get(server.url())))
-      yield* adjustWhenSleeping(1_500)
+      yield* VirtualTime.adjustWhenSleeping(1_500)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "ok" })
       assert.deepStrictEqual(yield* server.instants, [0, 1_500])
     }).pipe(Effect.provide(Env)))
@@ -74,7 +75,7 @@ describe("ResilientHttpClient", () => {
       )
       const client = yield* resilient()
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.get(server.url())))
-      yield* adjustWhenSleeping(3_000)
+      yield* VirtualTime.adjustWhenSleeping(3_000)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "back" })
       assert.deepStrictEqual(yield* server.instants, [0, 3_000])
     }).pipe(Effect.provide(Env)))
@@ -110,7 +111,7 @@ describe("ResilientHttpClient", () => {
       yield* server.script({ status: 529, body: `{"type":"overloaded_error"}` }, { status: 200, body: "ok" })
       const client = yield* resilient()
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.post(server.url("/v1/messages"))))
-      yield* adjustWhenSleeping(10)
+      yield* VirtualTime.adjustWhenSleeping(10)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "ok" })
       assert.deepStrictEqual(yield* server.instants, [0, 10])
     }).pipe(Effect.provide(Env)))
@@ -121,7 +122,7 @@ describe("ResilientHttpClient", () => {
       yield* server.script({ drop: true }, { status: 200, body: "ok" })
       const client = yield* resilient()
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.get(server.url())))
-      yield* adjustWhenSleeping(10)
+      yield* VirtualTime.adjustWhenSleeping(10)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "ok" })
       assert.deepStrictEqual(yield* server.instants, [0, 10])
     }).pipe(Effect.provide(Env)))
@@ -147,8 +148,8 @@ describe("ResilientHttpClient", () => {
       )
       const client = yield* resilient()
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.get(server.url())))
-      yield* adjustWhenSleeping(10)
-      yield* adjustWhenSleeping(10)
+      yield* VirtualTime.adjustWhenSleeping(10)
+      yield* VirtualTime.adjustWhenSleeping(10)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 503, body: "down 3" })
       assert.deepStrictEqual(yield* server.instants, [0, 10, 20])
     }).pipe(Effect.provide(Env)))
@@ -286,7 +287,7 @@ describe("ResilientHttpClient", () => {
         body: "last one"
       })
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.get(server.url())))
-      yield* adjustWhenSleeping(5_000)
+      yield* VirtualTime.adjustWhenSleeping(5_000)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "next window" })
       assert.deepStrictEqual(yield* server.instants, [0, 5_000])
     }).pipe(Effect.provide(Env)))
@@ -300,7 +301,7 @@ describe("ResilientHttpClient", () => {
       })
       assert.strictEqual((yield* read(client, HttpClientRequest.get(server.url()))).status, 429)
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.get(server.url())))
-      yield* adjustWhenSleeping(2_000)
+      yield* VirtualTime.adjustWhenSleeping(2_000)
       assert.strictEqual((yield* Fiber.join(fiber)).status, 200)
       assert.deepStrictEqual(yield* server.instants, [0, 2_000])
     }).pipe(Effect.provide(Env)))
@@ -312,8 +313,8 @@ describe("ResilientHttpClient", () => {
       const client = yield* resilient({ resilience: { ...exact, retry: attempts(2), attemptTimeout: "5 seconds" } })
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.get(server.url())))
       yield* awaitRequests(server.instants, 1)
-      yield* adjustWhenSleeping(5_000)
-      yield* adjustWhenSleeping(10)
+      yield* VirtualTime.adjustWhenSleeping(5_000)
+      yield* VirtualTime.adjustWhenSleeping(10)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "ok" })
       assert.deepStrictEqual(yield* server.instants, [0, 5_010])
 
@@ -321,7 +322,7 @@ describe("ResilientHttpClient", () => {
       const once = yield* resilient({ resilience: { ...exact, retry: attempts(1), attemptTimeout: "5 seconds" } })
       const timedOut = yield* Effect.fork(Effect.flip(once.get(server.url())))
       yield* awaitRequests(server.instants, 3)
-      yield* adjustWhenSleeping(5_000)
+      yield* VirtualTime.adjustWhenSleeping(5_000)
       const error = yield* Fiber.join(timedOut)
       assert.strictEqual(error._tag === "RequestError" && error.reason, "Transport")
       const refused = ResilientHttpClient.rejection(error)
@@ -334,12 +335,12 @@ describe("ResilientHttpClient", () => {
       yield* server.script({ status: 503, body: "first answer" }, { delay: "1 minute" })
       const client = yield* resilient({ resilience: { ...exact, retry: attempts(2), attemptTimeout: "5 seconds" } })
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.get(server.url())))
-      yield* adjustWhenSleeping(10)
+      yield* VirtualTime.adjustWhenSleeping(10)
       yield* awaitRequests(server.instants, 2)
       // The attempt timer's one sweeper still sleeps until the first attempt's deadline (5 s), then until the second's.
-      yield* awaitSleepUntil(5_000)
+      yield* VirtualTime.awaitSleep(5_000)
       yield* TestClock.adjust(4_990)
-      yield* adjustWhenSleeping(10)
+      yield* VirtualTime.adjustWhenSleeping(10)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 503, body: "first answer" })
       assert.deepStrictEqual(yield* server.instants, [0, 10])
     }).pipe(Effect.provide(Env)))
@@ -351,7 +352,7 @@ describe("ResilientHttpClient", () => {
       // What OpenAiClient / AnthropicClient do: read HttpClient from context.
       const client = yield* HttpClient.HttpClient
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.post(server.url("/v1/messages"))))
-      yield* adjustWhenSleeping(10)
+      yield* VirtualTime.adjustWhenSleeping(10)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "ok" })
       assert.deepStrictEqual(yield* server.instants, [0, 10])
     }).pipe(
@@ -387,7 +388,7 @@ describe("ResilientHttpClient", () => {
       const client = yield* resilient()
       const fiber = yield* Effect.fork(read(client, HttpClientRequest.get(server.url("/resilient"))))
       yield* awaitRequests(server.instants, before + 1)
-      yield* adjustWhenSleeping(2_000)
+      yield* VirtualTime.adjustWhenSleeping(2_000)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "ok" })
       assert.deepStrictEqual((yield* server.instants).slice(before), [0, 2_000])
     }).pipe(Effect.provide(Env)))

@@ -8,9 +8,17 @@
  * timing test in this library. For reproducible jitter, pair them with
  * `SeededRandom` (re-exported by this package).
  *
+ * When the code under test does real I/O (say, your agent against a
+ * `FakeLlmServer`) the `TestClock` cannot simply be moved ahead: a wait
+ * begins only after a real exchange. `eventually` polls a condition while
+ * letting real time pass, and `adjustWhenSleeping` moves the clock exactly
+ * when some fiber sleeps until now + N ms, which also asserts that the wait
+ * was exactly N ms.
+ *
  * @since 0.1.0
  */
 import { Backoff } from "@effect-resilience/core"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,7 +29,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import type * as TestServices from "effect/TestServices"
+import * as TestServices from "effect/TestServices"
 
 /**
  * A schedule's delays were not the ones expected. Both lists are in
@@ -174,4 +182,134 @@ export const run = <A, E, R>(
       `VirtualTime.run: the effect was still running ${Duration.format(Duration.decode(horizon))} ` +
         `of virtual time after it started; it was interrupted (pass a longer horizon if it needs more)`
     )
+  })
+
+/**
+ * Lets real time pass for a moment, so that real I/O (sockets, timers of the
+ * runtime) makes progress while the `TestClock` stands still. Used only
+ * between polls of a condition, never to wait for an outcome.
+ */
+const pause: Effect.Effect<void> = TestServices.provideLive(Effect.sleep("1 millis"))
+
+/**
+ * How many polls `eventually` makes by default before it gives up: with a
+ * real millisecond between polls, a few seconds of real time.
+ *
+ * @example
+ * ```ts
+ * import { VirtualTime } from "@effect-resilience/testing"
+ *
+ * VirtualTime.defaultMaxPolls // 3000
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxPolls = 3_000
+
+/**
+ * Polls a condition until it holds, letting a real millisecond pass between
+ * polls so that real I/O (a `FakeLlmServer` exchange, a socket) makes
+ * progress while the `TestClock` stands still. After `maxPolls` polls
+ * (default `defaultMaxPolls`) it dies with `what` in the message. A bounded
+ * wait for a condition under virtual time, not a timing assertion: the
+ * `TestClock` is never moved.
+ *
+ * @example
+ * ```ts
+ * import { FakeLlmServer, VirtualTime } from "@effect-resilience/testing"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* FakeLlmServer.make({ responses: { default: FakeLlmServer.text("Hi") } })
+ *   // ... start the agent under test in a fiber, then:
+ *   yield* VirtualTime.eventually(
+ *     "2 requests at the server",
+ *     Effect.map(server.requests, (requests) => requests.length >= 2),
+ *     { maxPolls: 500 }
+ *   )
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category runners
+ */
+export const eventually = <E, R>(
+  what: string,
+  condition: Effect.Effect<boolean, E, R>,
+  options?: { readonly maxPolls?: number | undefined }
+): Effect.Effect<void, E, R> => {
+  const maxPolls = Math.max(1, options?.maxPolls ?? defaultMaxPolls)
+  return Effect.tap(condition, (holds) => holds ? Effect.void : pause).pipe(
+    Effect.repeat({ until: (holds) => holds, times: maxPolls - 1 }),
+    Effect.flatMap((holds) =>
+      holds
+        ? Effect.void
+        : Effect.dieMessage(`VirtualTime.eventually: still waiting, after ${maxPolls} polls, for: ${what}`)
+    )
+  )
+}
+
+/**
+ * Waits (a bounded poll, as `eventually`) until some fiber sleeps on the
+ * `TestClock` until exactly the instant `at` (milliseconds of the clock);
+ * dies naming the instant if none does. With real I/O in between, a sleep
+ * begins a few event-loop turns after the call that leads to it: this is the
+ * moment when the clock may be moved.
+ *
+ * @example
+ * ```ts
+ * import { VirtualTime } from "@effect-resilience/testing"
+ * import { Effect, TestClock } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Effect.fork(Effect.sleep("2 seconds"))
+ *   yield* VirtualTime.awaitSleep(2_000)
+ *   yield* TestClock.adjust("2 seconds")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category runners
+ */
+export const awaitSleep = (
+  at: number,
+  options?: { readonly maxPolls?: number | undefined }
+): Effect.Effect<void> =>
+  eventually(
+    `a sleep until ${at} ms on the TestClock`,
+    Effect.map(TestClock.sleeps(), (sleeps) => Chunk.some(sleeps, (instant) => instant === at)),
+    options
+  )
+
+/**
+ * Waits until some fiber sleeps on the `TestClock` for exactly `millis` from
+ * now, then moves the clock forward by `millis`: the wait is the code's, and
+ * it was exactly `millis` long. A wait of any other length is not taken for
+ * it, so the step dies (after the bounded polls of `awaitSleep`) when the
+ * code under test waits 999 ms where 1000 ms were expected.
+ *
+ * @example
+ * ```ts
+ * import { VirtualTime } from "@effect-resilience/testing"
+ * import { Effect, Fiber } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const fiber = yield* Effect.fork(Effect.sleep("1500 millis"))
+ *   yield* VirtualTime.adjustWhenSleeping(1_500)
+ *   yield* Fiber.join(fiber)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category runners
+ */
+export const adjustWhenSleeping = (
+  millis: number,
+  options?: { readonly maxPolls?: number | undefined }
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    yield* awaitSleep(now + millis, options)
+    yield* TestClock.adjust(millis)
   })

@@ -34,7 +34,8 @@ export * as ScriptedProvider from "./ScriptedProvider.js"
 export { SeededRandom } from "@effect-resilience/core"
 
 /**
- * VirtualTime: assert a schedule's delays in one line and run effects to their end under `TestClock`.
+ * VirtualTime: assert a schedule's delays in one line, run effects to their end under `TestClock`, poll real
+ * I/O (a `FakeLlmServer`) and move the clock exactly when the code under test sleeps.
  *
  * @since 0.1.0
  */

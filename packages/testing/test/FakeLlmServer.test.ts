@@ -2,47 +2,27 @@
  * FakeLlmServer against the real `@effect/ai-openai` client (Responses API),
  * over loopback HTTP with the undici client.
  */
-import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
-import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import * as Tool from "@effect/ai/Tool"
-import * as Toolkit from "@effect/ai/Toolkit"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { FakeLlmServer } from "../src/index.js"
-
-/** The real OpenAI language model, pointed at the fake server. */
-const openAi = (server: FakeLlmServer.Service, model = "gpt-4o") =>
-  OpenAiLanguageModel.layer({ model }).pipe(
-    Layer.provide(OpenAiClient.layer({ apiKey: Redacted.make("sk-test-secret"), apiUrl: server.openAiUrl })),
-    Layer.provide(NodeHttpClient.layerUndici)
-  )
-
-const GetWeather = Tool.make("GetWeather", {
-  description: "The weather in a city",
-  parameters: { city: Schema.String },
-  success: Schema.String
-})
-const Weather = Toolkit.make(GetWeather)
-const WeatherHandlers = Weather.toLayer({ GetWeather: ({ city }) => Effect.succeed(`Sunny in ${city}`) })
+import {
+  finishOf,
+  generateWeather,
+  openAi,
+  responseError,
+  streamFailure,
+  streamParts,
+  streamWeatherCalls,
+  textDeltas,
+  Weather,
+  WeatherHandlers
+} from "./clients.js"
 
 /** Runs `generateText` and gives the `HttpResponseError` it fails with. */
-const failure = (server: FakeLlmServer.Service, model = "gpt-4o") =>
-  LanguageModel.generateText({ prompt: "hi" }).pipe(
-    Effect.provide(openAi(server, model)),
-    Effect.flip,
-    Effect.map((error) => {
-      assert.strictEqual(error._tag, "HttpResponseError")
-      return error as AiError.HttpResponseError
-    })
-  )
+const failure = (server: FakeLlmServer.Service, model = "gpt-4o") => responseError(openAi(server, model))
 
 describe("FakeLlmServer (OpenAI Responses)", () => {
   it.scoped("answers generateText with the default text and usage", () =>
@@ -85,16 +65,9 @@ describe("FakeLlmServer (OpenAI Responses)", () => {
           replies: [FakeLlmServer.stream(["Hel", "lo", " world"], { usage: { inputTokens: 7, outputTokens: 3 } })]
         }
       })
-      const parts = yield* LanguageModel.streamText({ prompt: "hi" }).pipe(
-        Stream.runCollect,
-        Effect.provide(openAi(server))
-      )
-      const all = Chunk.toReadonlyArray(parts)
-      expect(all.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])).toEqual(["Hel", "lo", " world"])
-      const finish = all.find((part) => part.type === "finish")
-      expect(finish?.type === "finish" && [finish.reason, finish.usage.inputTokens, finish.usage.outputTokens]).toEqual(
-        ["stop", 7, 3]
-      )
+      const all = yield* streamParts(openAi(server))
+      expect(textDeltas(all)).toEqual(["Hel", "lo", " world"])
+      expect(finishOf(all)).toEqual(["stop", 7, 3])
       const [request] = yield* server.requests
       expect(request.stream).toBe(true)
     }))
@@ -107,10 +80,7 @@ describe("FakeLlmServer (OpenAI Responses)", () => {
           default: FakeLlmServer.text("It is sunny in Paris")
         }
       })
-      const first = yield* LanguageModel.generateText({ prompt: "Weather in Paris?", toolkit: Weather }).pipe(
-        Effect.provide(openAi(server)),
-        Effect.provide(WeatherHandlers)
-      )
+      const first = yield* generateWeather(openAi(server), "Weather in Paris?")
       expect(first.toolCalls.map((call) => [call.id, call.name, call.params])).toEqual([
         ["call_1", "GetWeather", { city: "Paris" }]
       ])
@@ -138,15 +108,7 @@ describe("FakeLlmServer (OpenAI Responses)", () => {
       const server = yield* FakeLlmServer.make({
         responses: { replies: [FakeLlmServer.toolCall("GetWeather", { city: "Oslo" }, { id: "call_7" })] }
       })
-      const parts = yield* LanguageModel.streamText({ prompt: "Weather?", toolkit: Weather }).pipe(
-        Stream.runCollect,
-        Effect.provide(openAi(server)),
-        Effect.provide(WeatherHandlers)
-      )
-      const calls = Chunk.toReadonlyArray(parts).flatMap((part) =>
-        part.type === "tool-call" ? [[part.id, part.name, part.params]] : []
-      )
-      expect(calls).toEqual([["call_7", "GetWeather", { city: "Oslo" }]])
+      expect(yield* streamWeatherCalls(openAi(server))).toEqual([["call_7", "GetWeather", { city: "Oslo" }]])
     }))
 
   it.scoped("each scripted error arrives as an HttpResponseError with status, headers and body", () =>
@@ -257,10 +219,8 @@ describe("FakeLlmServer (OpenAI Responses)", () => {
           ]
         }
       })
-      const parts = Chunk.toReadonlyArray(
-        yield* LanguageModel.streamText({ prompt: "hi" }).pipe(Stream.runCollect, Effect.provide(openAi(server)))
-      )
-      expect(parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])).toEqual(["one", "two"])
+      const parts = yield* streamParts(openAi(server))
+      expect(textDeltas(parts)).toEqual(["one", "two"])
       const error = parts.find((part) => part.type === "error")
       expect(error?.type === "error" && error.error).toMatchObject({
         type: "error",
@@ -280,12 +240,7 @@ describe("FakeLlmServer (OpenAI Responses)", () => {
           replies: [FakeLlmServer.stream(["one", "two", "three"], { interruption: FakeLlmServer.dropAfter(1) })]
         }
       })
-      const deltas: Array<string> = []
-      const error = yield* LanguageModel.streamText({ prompt: "hi" }).pipe(
-        Stream.runForEach((part) => Effect.sync(() => part.type === "text-delta" && deltas.push(part.delta))),
-        Effect.provide(openAi(server)),
-        Effect.flip
-      )
+      const { deltas, error } = yield* streamFailure(openAi(server))
       expect(deltas).toEqual(["one"])
       // The client surfaces a broken body as a `Decode` response error with the (already sent) 200 status.
       assert.strictEqual(error._tag, "HttpResponseError")

@@ -2,47 +2,24 @@
  * FakeLlmServer against the real `@effect/ai-anthropic` client (Messages API),
  * over loopback HTTP with the undici client.
  */
-import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
-import * as AnthropicLanguageModel from "@effect/ai-anthropic/AnthropicLanguageModel"
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import * as Tool from "@effect/ai/Tool"
-import * as Toolkit from "@effect/ai/Toolkit"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
 import { FakeLlmServer } from "../src/index.js"
-
-/** The real Anthropic language model, pointed at the fake server. */
-const anthropic = (server: FakeLlmServer.Service, model = "claude-sonnet-4-5") =>
-  AnthropicLanguageModel.layer({ model }).pipe(
-    Layer.provide(AnthropicClient.layer({ apiKey: Redacted.make("sk-ant-secret"), apiUrl: server.anthropicUrl })),
-    Layer.provide(NodeHttpClient.layerUndici)
-  )
-
-const GetWeather = Tool.make("GetWeather", {
-  description: "The weather in a city",
-  parameters: { city: Schema.String },
-  success: Schema.String
-})
-const Weather = Toolkit.make(GetWeather)
-const WeatherHandlers = Weather.toLayer({ GetWeather: ({ city }) => Effect.succeed(`Sunny in ${city}`) })
+import {
+  anthropic,
+  finishOf,
+  generateWeather,
+  responseError,
+  streamFailure,
+  streamParts,
+  streamWeatherCalls,
+  textDeltas
+} from "./clients.js"
 
 /** Runs `generateText` and gives the `HttpResponseError` it fails with. */
-const failure = (server: FakeLlmServer.Service) =>
-  LanguageModel.generateText({ prompt: "hi" }).pipe(
-    Effect.provide(anthropic(server)),
-    Effect.flip,
-    Effect.map((error) => {
-      assert.strictEqual(error._tag, "HttpResponseError")
-      return error as AiError.HttpResponseError
-    })
-  )
+const failure = (server: FakeLlmServer.Service) => responseError(anthropic(server))
 
 describe("FakeLlmServer (Anthropic Messages)", () => {
   it.scoped("answers generateText and records the request with x-api-key redacted", () =>
@@ -70,14 +47,9 @@ describe("FakeLlmServer (Anthropic Messages)", () => {
       const server = yield* FakeLlmServer.make({
         messages: { replies: [FakeLlmServer.stream(["Bon", "jour"], { usage: { inputTokens: 9, outputTokens: 5 } })] }
       })
-      const parts = Chunk.toReadonlyArray(
-        yield* LanguageModel.streamText({ prompt: "hi" }).pipe(Stream.runCollect, Effect.provide(anthropic(server)))
-      )
-      expect(parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])).toEqual(["Bon", "jour"])
-      const finish = parts.find((part) => part.type === "finish")
-      expect(finish?.type === "finish" && [finish.reason, finish.usage.inputTokens, finish.usage.outputTokens]).toEqual(
-        ["stop", 9, 5]
-      )
+      const parts = yield* streamParts(anthropic(server))
+      expect(textDeltas(parts)).toEqual(["Bon", "jour"])
+      expect(finishOf(parts)).toEqual(["stop", 9, 5])
       const [request] = yield* server.requests
       expect([request.path, request.stream]).toEqual(["/v1/messages", true])
     }))
@@ -92,23 +64,12 @@ describe("FakeLlmServer (Anthropic Messages)", () => {
           ]
         }
       })
-      const response = yield* LanguageModel.generateText({ prompt: "Weather?", toolkit: Weather }).pipe(
-        Effect.provide(anthropic(server)),
-        Effect.provide(WeatherHandlers)
-      )
+      const response = yield* generateWeather(anthropic(server))
       expect(response.toolCalls.map((call) => [call.id, call.name, call.params])).toEqual([
         ["toolu_1", "GetWeather", { city: "Rome" }]
       ])
       expect(response.toolResults.map((result) => result.result)).toEqual(["Sunny in Rome"])
-      const parts = yield* LanguageModel.streamText({ prompt: "Weather?", toolkit: Weather }).pipe(
-        Stream.runCollect,
-        Effect.provide(anthropic(server)),
-        Effect.provide(WeatherHandlers)
-      )
-      const calls = Chunk.toReadonlyArray(parts).flatMap((part) =>
-        part.type === "tool-call" ? [[part.id, part.name, part.params]] : []
-      )
-      expect(calls).toEqual([["toolu_2", "GetWeather", { city: "Oslo" }]])
+      expect(yield* streamWeatherCalls(anthropic(server))).toEqual([["toolu_2", "GetWeather", { city: "Oslo" }]])
     }))
 
   it.scoped("each scripted error arrives as an HttpResponseError with status, headers and body", () =>
@@ -167,10 +128,8 @@ describe("FakeLlmServer (Anthropic Messages)", () => {
           replies: [FakeLlmServer.stream(["a", "b", "c"], { interruption: FakeLlmServer.errorEventAfter(1) })]
         }
       })
-      const parts = Chunk.toReadonlyArray(
-        yield* LanguageModel.streamText({ prompt: "hi" }).pipe(Stream.runCollect, Effect.provide(anthropic(server)))
-      )
-      expect(parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])).toEqual(["a"])
+      const parts = yield* streamParts(anthropic(server))
+      expect(textDeltas(parts)).toEqual(["a"])
       const error = parts.find((part) => part.type === "error")
       expect(error?.type === "error" && error.error).toEqual({ type: "overloaded_error", message: "Overloaded" })
       expect(parts.some((part) => part.type === "finish")).toBe(false)
@@ -181,12 +140,7 @@ describe("FakeLlmServer (Anthropic Messages)", () => {
       const server = yield* FakeLlmServer.make({
         messages: { replies: [FakeLlmServer.stream(["a", "b"], { interruption: FakeLlmServer.dropAfter(1) })] }
       })
-      const deltas: Array<string> = []
-      const error = yield* LanguageModel.streamText({ prompt: "hi" }).pipe(
-        Stream.runForEach((part) => Effect.sync(() => part.type === "text-delta" && deltas.push(part.delta))),
-        Effect.provide(anthropic(server)),
-        Effect.flip
-      )
+      const { deltas, error } = yield* streamFailure(anthropic(server))
       expect(deltas).toEqual(["a"])
       assert.strictEqual(error._tag, "HttpResponseError")
       const responseError = error as AiError.HttpResponseError

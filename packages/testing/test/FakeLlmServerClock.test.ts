@@ -2,11 +2,8 @@
  * FakeLlmServer's delays run on the Clock of the fiber that built the server
  * (the TestClock under `it.scoped`), and its scope releases stalled streams.
  */
-import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
-import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -14,19 +11,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
-import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { FakeLlmServer } from "../src/index.js"
-
-const openAi = (server: FakeLlmServer.Service) =>
-  OpenAiLanguageModel.layer({ model: "gpt-4o" }).pipe(
-    Layer.provide(OpenAiClient.layer({ apiKey: Redacted.make("sk-test"), apiUrl: server.openAiUrl })),
-    Layer.provide(NodeHttpClient.layerUndici)
-  )
+import { forkGenerateTimed, openAi } from "./clients.js"
 
 /**
  * Waits, in event-loop turns (not in time), until the server's fibers are sleeping on the TestClock at the
@@ -48,11 +38,7 @@ describe("FakeLlmServer and time", () => {
       const server = yield* FakeLlmServer.make({
         responses: { replies: [FakeLlmServer.text("late", { delay: "10 seconds" })] }
       })
-      const fiber = yield* LanguageModel.generateText({ prompt: "hi" }).pipe(
-        Effect.provide(openAi(server)),
-        Effect.zip(Clock.currentTimeMillis),
-        Effect.fork
-      )
+      const fiber = yield* forkGenerateTimed(openAi(server))
       yield* sleepingAt([10_000])
       yield* TestClock.adjust("9999 millis")
       // Still sleeping: the answer is not sent before its delay.

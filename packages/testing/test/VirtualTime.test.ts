@@ -2,11 +2,22 @@ import * as Core from "@effect-resilience/core"
 import { Backoff } from "@effect-resilience/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { SeededRandom, VirtualTime } from "../src/index.js"
+import * as TestClock from "effect/TestClock"
+import { FakeLlmServer, SeededRandom, VirtualTime } from "../src/index.js"
+import { forkGenerateTimed, openAi } from "./clients.js"
+
+/** The message of the defect `exit` died with, or `undefined` when it did not die. */
+const defectMessage = (exit: Exit.Exit<unknown, unknown>): string | undefined =>
+  Exit.isFailure(exit)
+    ? Option.getOrUndefined(Option.map(Cause.dieOption(exit.cause), (defect) => (defect as Error).message))
+    : undefined
 
 describe("VirtualTime.expectDelays", () => {
   it.effect("passes when the schedule's delays are exactly the ones expected", () =>
@@ -99,6 +110,102 @@ describe("VirtualTime.run", () => {
       // A horizon long enough lets it finish.
       const { endedAt } = yield* VirtualTime.run(Effect.sleep("2 hours"), "3 hours")
       expect(endedAt - 3_600_000).toBe(7_200_000)
+    }))
+})
+
+describe("VirtualTime.eventually", () => {
+  it.effect("polls until the condition holds, and no more", () =>
+    Effect.gen(function*() {
+      let polls = 0
+      yield* VirtualTime.eventually("the third poll", Effect.sync(() => ++polls === 3))
+      expect(polls).toBe(3)
+      // The TestClock stood still: real time passed between the polls, not virtual time.
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+    }))
+
+  it.effect("dies after exactly maxPolls polls, saying what it waited for", () =>
+    Effect.gen(function*() {
+      let polls = 0
+      const exit = yield* Effect.exit(
+        VirtualTime.eventually("a condition that never holds", Effect.sync(() => (polls++, false)), { maxPolls: 5 })
+      )
+      expect(polls).toBe(5)
+      expect(defectMessage(exit)).toBe(
+        "VirtualTime.eventually: still waiting, after 5 polls, for: a condition that never holds"
+      )
+    }))
+
+  it.effect("lets real I/O progress between polls: a real timer fires while the TestClock stands still", () =>
+    Effect.gen(function*() {
+      let fired = false
+      const timer = setTimeout(() => (fired = true), 20)
+      yield* VirtualTime.eventually("a real 20 ms timer", Effect.sync(() => fired)).pipe(
+        Effect.ensuring(Effect.sync(() => clearTimeout(timer)))
+      )
+      expect(fired).toBe(true)
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+    }))
+
+  it.effect("a failing condition fails the wait with its error", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(VirtualTime.eventually("never", Effect.fail("broken")))
+      expect(error).toBe("broken")
+    }))
+})
+
+describe("VirtualTime.awaitSleep and adjustWhenSleeping", () => {
+  it.effect("awaitSleep returns once some fiber sleeps until exactly that instant", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(500)
+      const fiber = yield* Effect.fork(Effect.zipRight(Effect.sleep("2 seconds"), Clock.currentTimeMillis))
+      yield* VirtualTime.awaitSleep(2_500)
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Fiber.join(fiber)).toBe(2_500)
+    }))
+
+  it.effect("adjustWhenSleeping moves the clock by exactly the wait the code began", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(
+        Effect.forEach([1_500, 250], (millis) => Effect.zipRight(Effect.sleep(millis), Clock.currentTimeMillis))
+      )
+      yield* VirtualTime.adjustWhenSleeping(1_500)
+      yield* VirtualTime.adjustWhenSleeping(250)
+      expect(yield* Fiber.join(fiber)).toEqual([1_500, 1_750])
+    }))
+
+  it.effect("a wrong expectation dies with the instant it waited for, after the bounded polls, and leaves the clock", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.sleep("1 second"))
+      const exit = yield* Effect.exit(VirtualTime.adjustWhenSleeping(999, { maxPolls: 20 }))
+      expect(defectMessage(exit)).toBe(
+        "VirtualTime.eventually: still waiting, after 20 polls, for: a sleep until 999 ms on the TestClock"
+      )
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+      expect(yield* Fiber.poll(fiber)).toEqual(Option.none())
+      yield* VirtualTime.adjustWhenSleeping(1_000)
+      yield* Fiber.join(fiber)
+    }))
+
+  it.scoped("against a real FakeLlmServer: moves the clock when the server's reply delay begins, and exactly by it", () =>
+    Effect.gen(function*() {
+      const server = yield* FakeLlmServer.make({
+        responses: { replies: [FakeLlmServer.text("late", { delay: "10 seconds" })] }
+      })
+      const fiber = yield* forkGenerateTimed(openAi(server))
+      yield* VirtualTime.eventually(
+        "1 request at the server",
+        Effect.map(server.requests, (requests) => requests.length === 1)
+      )
+      // The server waits 10 s, not 9.999 s: expecting that dies and leaves the clock where it was.
+      const early = yield* Effect.exit(VirtualTime.adjustWhenSleeping(9_999, { maxPolls: 50 }))
+      expect(defectMessage(early)).toBe(
+        "VirtualTime.eventually: still waiting, after 50 polls, for: a sleep until 9999 ms on the TestClock"
+      )
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+      yield* VirtualTime.adjustWhenSleeping(10_000)
+      const [response, doneAt] = yield* Fiber.join(fiber)
+      expect([response.text, doneAt]).toEqual(["late", 10_000])
+      expect((yield* server.requests).map((request) => request.at)).toEqual([0])
     }))
 })
 
