@@ -32,7 +32,10 @@
  * next to a real provider call (hundreds of milliseconds), a microsecond is noise.
  * Spans go to effect's default tracer; an exporting tracer costs more.
  *
- * Then `redis.ts` measures a circuit breaker whose state is on Redis.
+ * Then `providers.ts` measures the ai and http layers (`ResilientLanguageModel`,
+ * `FailoverLanguageModel`, `ResilientHttpClient`) against a bare scripted
+ * `LanguageModel` and an in-memory `HttpClient`, and `redis.ts` a circuit
+ * breaker whose state is on Redis.
  *
  * Run it with `npx pnpm@10 bench` (about 30 s).
  */
@@ -40,6 +43,7 @@ import { ResilienceEvent } from "@effect-resilience/core"
 import { Effect, Runtime } from "effect"
 import * as os from "node:os"
 import { Bench } from "tinybench"
+import * as Providers from "./providers.js"
 import * as RedisBench from "./redis.js"
 import * as Report from "./report.js"
 import { batchSize, counter, makeRuntimes, type Runtimes, type Variant, variants } from "./variants.js"
@@ -63,6 +67,29 @@ const verify = async (runtimes: Runtimes, all: ReadonlyArray<Variant>): Promise<
     if (counter.calls !== batchSize) {
       throw new Error(`"${variant.name}" made ${counter.calls} calls for a batch of ${batchSize}`)
     }
+  }
+}
+
+/** Per task of the provider-layer table: 1.25 s measured after 0.25 s of warm-up (15 tasks, about 25 s). */
+const providerBenchOptions = { time: 1250, warmupTime: 250, throws: true } as const
+
+/** The second table: the ai and http layers against their bare `LanguageModel` and `HttpClient`. */
+const runProviders = async (): Promise<void> => {
+  const providers = await Providers.make()
+  try {
+    await providers.verify()
+    const bench = new Bench(providerBenchOptions)
+    for (const variant of providers.variants) bench.add(variant.name, variant.runBatch)
+    console.log(
+      `Provider layers, happy path per call: ${providers.variants.length} variants, each ` +
+        `${providerBenchOptions.time / 1000} s (${batchSize} sequential calls per sample)…`
+    )
+    await bench.run()
+    const rows = providers.variants.map((variant, i) => Report.toRow(variant, bench.tasks[i]))
+    console.log()
+    console.log(Report.groupTable(rows))
+  } finally {
+    await providers.dispose()
   }
 }
 
@@ -90,6 +117,8 @@ const main = async (): Promise<void> => {
   } finally {
     await runtimes.dispose()
   }
+  console.log()
+  await runProviders()
   console.log()
   await RedisBench.run()
 } // The Redis benchmark forks this same file as its worker processes.
