@@ -1,13 +1,11 @@
 import { Fallback, Hedge, type PolicyError, Resilience } from "@effect-resilience/core"
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
-import * as Response from "@effect/ai/Response"
+import type * as Response from "@effect/ai/Response"
 import * as Tokenizer from "@effect/ai/Tokenizer"
-import * as Toolkit from "@effect/ai/Toolkit"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Span } from "effect/Tracer"
@@ -140,7 +138,7 @@ export const make = <E, R>(
         const parts: Stream.Stream<Response.StreamPart<any>, AiError.AiError> = Stream.suspend(() =>
           rlm.innerStream(built[current].inner, providerOptions, toolkit)
         )
-        const encode = Schema.encode(Schema.ChunkFromSelf(Response.StreamPart(toolkit ?? Toolkit.empty)))
+        const encode = rlm.streamEncoder(toolkit)
         return StreamGuard.guard(parts, {
           ...options.stream,
           // The head of the stream (until its first content part) fails over; what follows it never does.
