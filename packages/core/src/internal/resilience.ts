@@ -170,7 +170,8 @@ export const make = (
           const own = yield* Scope.fork(scope, ExecutionStrategy.sequential)
           const timeout = yield* Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), own))
           const { evicted, kept } = timeouts.add(key, { timeout, scope: own })
-          // Another first call of the key may have made one meanwhile: the one kept wins.
+          // Another first call of the key may have made one meanwhile: the one kept wins. A dropped key's
+          // calls still in flight lose their attempt timeout (the least recently used of 10,000 keys).
           if (kept.scope !== own) yield* Scope.close(own, Exit.void)
           if (evicted !== undefined) yield* Scope.close(evicted.scope, Exit.void)
         }
@@ -184,7 +185,11 @@ export const make = (
           }))
           limiters.add(key, made)
         }
-      }).pipe(Effect.provide(runtime.context))
+      }).pipe(
+        Effect.provide(runtime.context),
+        // Quick, and what it makes is only found again once it is stored: not to be cut in between.
+        Effect.uninterruptible
+      )
 
     const deadline = decoded.deadline === false ? undefined : decoded.deadline
 
