@@ -10,6 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
+import * as net from "node:net"
 import { FakeLlmServer, SeededRandom, VirtualTime } from "../src/index.js"
 import { forkGenerateTimed, openAi } from "./clients.js"
 
@@ -135,14 +136,24 @@ describe("VirtualTime.eventually", () => {
       )
     }))
 
-  it.effect("lets real I/O progress between polls: a real timer fires while the TestClock stands still", () =>
+  it.effect("lets real I/O progress between polls: a loopback connection completes while the TestClock stands still", () =>
     Effect.gen(function*() {
-      let fired = false
-      const timer = setTimeout(() => (fired = true), 20)
-      yield* VirtualTime.eventually("a real 20 ms timer", Effect.sync(() => fired)).pipe(
-        Effect.ensuring(Effect.sync(() => clearTimeout(timer)))
+      const server = net.createServer((socket) => socket.end())
+      yield* Effect.async<void>((resume) => {
+        server.listen(0, "127.0.0.1", () => resume(Effect.void))
+      })
+      let connected = false
+      const { port } = server.address() as net.AddressInfo
+      const client = net.connect(port, "127.0.0.1", () => {
+        connected = true
+      })
+      yield* VirtualTime.eventually("a loopback connection", Effect.sync(() => connected)).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          client.destroy()
+          server.close()
+        }))
       )
-      expect(fired).toBe(true)
+      expect(connected).toBe(true)
       expect(yield* Clock.currentTimeMillis).toBe(0)
     }))
 
