@@ -150,11 +150,40 @@ const byTable = (status: number, info: RateLimitHeaders.Info): Classify.Verdict 
  * @since 0.1.0
  * @category classifiers
  */
-export const status = (status: number, info: RateLimitHeaders.Info): Classify.Verdict => {
-  const verdict = byTable(status, info)
+export const status = (status: number, info: RateLimitHeaders.Info): Classify.Verdict =>
+  withShouldRetry(byTable(status, info), status, info)
+
+/**
+ * Lets `x-should-retry` override a verdict reached otherwise (from the status
+ * table, or from a provider's error body): `true` keeps a transient verdict
+ * and makes a permanent one transient (`RateLimited` for a 429, else
+ * `ServerError`, with the Retry-After); `false` keeps a permanent verdict and
+ * makes a transient one permanent (`QuotaExhausted` for a 429, else
+ * `Unknown`). Without the header the verdict stands.
+ *
+ * @example
+ * ```ts
+ * import { Classify } from "@effect-resilience/core"
+ * import { HttpClassify, RateLimitHeaders } from "@effect-resilience/http"
+ * import { Headers } from "@effect/platform"
+ *
+ * const info = RateLimitHeaders.parse(Headers.fromInput({ "x-should-retry": "true" }), Date.now())
+ * HttpClassify.withShouldRetry(Classify.permanent("InvalidRequest"), 400, info) // Transient ServerError
+ * ```
+ *
+ * @since 0.1.0
+ * @category classifiers
+ */
+export const withShouldRetry = (
+  verdict: Classify.Verdict,
+  status: number,
+  info: RateLimitHeaders.Info
+): Classify.Verdict => {
   if (Option.isNone(info.shouldRetry)) return verdict
   if (info.shouldRetry.value) {
-    return verdict._tag === "Transient" ? verdict : transientWith("ServerError", info.retryAfter)
+    return verdict._tag === "Transient"
+      ? verdict
+      : transientWith(status === 429 ? "RateLimited" : "ServerError", info.retryAfter)
   }
   if (verdict._tag === "Permanent") return verdict
   return status === 429 ? quotaExhausted : unknown

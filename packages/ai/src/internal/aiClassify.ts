@@ -257,18 +257,6 @@ export const body = (
 const maxDuration = (a: Duration.Duration, b: Option.Option<Duration.Duration>): Duration.Duration =>
   Option.isSome(b) && Duration.greaterThan(b.value, a) ? b.value : a
 
-/** `x-should-retry` wins over what the status and the body say. */
-const withShouldRetry = (verdict: Classify.Verdict, status: number, info: RateLimitHeaders.Info): Classify.Verdict => {
-  if (Option.isNone(info.shouldRetry)) return verdict
-  if (info.shouldRetry.value) {
-    return verdict._tag === "Transient"
-      ? verdict
-      : transientWith(status === 429 ? "RateLimited" : "ServerError", info.retryAfter)
-  }
-  if (verdict._tag === "Permanent") return verdict
-  return status === 429 ? quotaExhausted : unknown
-}
-
 /**
  * The error codes of a connection that broke (Node's `net` errors and undici's socket errors), as they appear in
  * the `cause` of the platform error that a client JSON-encodes into an `HttpResponseError`'s `body`.
@@ -302,7 +290,8 @@ export const response = (error: AiError.HttpResponseError, resolved: Resolved): 
     (parsed) => body(parsed, info.retryAfter, resolved)
   )
   if (Option.isNone(fromBody)) return HttpClassify.status(status, info)
-  return withShouldRetry(fromBody.value, status, info)
+  // `x-should-retry` wins over what the body says, as it does over the status.
+  return HttpClassify.withShouldRetry(fromBody.value, status, info)
 }
 
 /** Implements `AiClassify.streamError`, documented there. */
