@@ -260,6 +260,7 @@ const brokenConnectionCodes: ReadonlySet<string> = new Set([
   "UND_ERR_SOCKET",
   "UND_ERR_CLOSED",
   "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
   "ECONNRESET",
   "ECONNABORTED",
   "EPIPE",

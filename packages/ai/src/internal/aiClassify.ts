@@ -258,20 +258,22 @@ const maxDuration = (a: Duration.Duration, b: Option.Option<Duration.Duration>):
   Option.isSome(b) && Duration.greaterThan(b.value, a) ? b.value : a
 
 /**
- * The error codes of a connection that broke (Node's `net` errors and undici's socket errors), as they appear in
- * the `cause` of the platform error that a client JSON-encodes into an `HttpResponseError`'s `body`.
- */
-const brokenConnectionCode =
-  /(?<!\\)"code":\s*"(UND_ERR_SOCKET|UND_ERR_CLOSED|UND_ERR_BODY_TIMEOUT|UND_ERR_HEADERS_TIMEOUT|ECONNRESET|ECONNABORTED|EPIPE|ETIMEDOUT)"/
-
-/**
  * Whether a `Decode` / `EmptyBody` response error is a connection that broke while its body was read (the
  * clients report a dropped SSE body as `Decode` with the 200 already received): a network failure, not a
  * malformed answer. The clients keep no `cause` on an `HttpResponseError`; they JSON-encode the platform's
- * `ResponseError` (its `cause` the socket error) into `body`, which is where the code is read.
+ * `ResponseError` (its `cause` the socket error) into `body`, which is read back and walked like the platform
+ * error itself (`HttpClassify.isBrokenConnection`: the same codes).
  */
-export const isBrokenConnection = (error: AiError.HttpResponseError): boolean =>
-  error.reason !== "StatusCode" && error.body !== undefined && brokenConnectionCode.test(error.body)
+export const isBrokenConnection = (error: AiError.HttpResponseError): boolean => {
+  if (error.reason === "StatusCode" || error.body === undefined) return false
+  let platformError: unknown
+  try {
+    platformError = JSON.parse(error.body)
+  } catch {
+    return false
+  }
+  return HttpClassify.isBrokenConnection(platformError)
+}
 
 /** Implements `AiClassify.response`, documented there. */
 export const response = (error: AiError.HttpResponseError, resolved: Resolved): Classify.Verdict => {
