@@ -123,31 +123,29 @@ type StreamEncoder = (
 ) => Effect.Effect<Chunk.Chunk<Response.StreamPartEncoded>, ParseResult.ParseError>
 
 // Building a parts schema and its encoder costs ~30 µs (measured by `pnpm bench`): once per toolkit.
-const noTools = {}
-const partsEncoders = new WeakMap<object, PartsEncoder>()
-const streamEncoders = new WeakMap<object, StreamEncoder>()
+/** `build` for a toolkit (no tools: the empty toolkit), made once per toolkit and kept while the toolkit lives. */
+const oncePerToolkit = <A>(build: (toolkit: Toolkit.WithHandler<any> | Toolkit.Toolkit<{}>) => A) => {
+  const made = new WeakMap<object, A>()
+  return (toolkit: Toolkit.WithHandler<any> | undefined): A => {
+    const key = toolkit ?? Toolkit.empty
+    let value = made.get(key)
+    if (value === undefined) {
+      value = build(key)
+      made.set(key, value)
+    }
+    return value
+  }
+}
 
 /** The encoder of a response's parts for a toolkit, built once per toolkit. */
-export const partsEncoder = (toolkit: Toolkit.WithHandler<any> | undefined): PartsEncoder => {
-  const key = toolkit ?? noTools
-  let encoder = partsEncoders.get(key)
-  if (encoder === undefined) {
-    encoder = Schema.encode(Schema.Array(Response.Part(toolkit ?? Toolkit.empty))) as PartsEncoder
-    partsEncoders.set(key, encoder)
-  }
-  return encoder
-}
+export const partsEncoder: (toolkit: Toolkit.WithHandler<any> | undefined) => PartsEncoder = oncePerToolkit((
+  toolkit
+) => Schema.encode(Schema.Array(Response.Part(toolkit))) as PartsEncoder)
 
 /** The encoder of a stream's chunks of parts for a toolkit, built once per toolkit. */
-export const streamEncoder = (toolkit: Toolkit.WithHandler<any> | undefined): StreamEncoder => {
-  const key = toolkit ?? noTools
-  let encoder = streamEncoders.get(key)
-  if (encoder === undefined) {
-    encoder = Schema.encode(Schema.ChunkFromSelf(Response.StreamPart(toolkit ?? Toolkit.empty))) as StreamEncoder
-    streamEncoders.set(key, encoder)
-  }
-  return encoder
-}
+export const streamEncoder: (toolkit: Toolkit.WithHandler<any> | undefined) => StreamEncoder = oncePerToolkit((
+  toolkit
+) => Schema.encode(Schema.ChunkFromSelf(Response.StreamPart(toolkit))) as StreamEncoder)
 
 /** Turns a failure to encode the response into the `MalformedOutput` error `LanguageModel` itself raises. */
 export const malformed = (method: string, module: string = moduleName) => (error: ParseResult.ParseError) =>
