@@ -52,7 +52,7 @@ export const resolve = (options?: AiClassify.Options): Resolved => {
 // Bodies
 // ---------------------------------------------------------------------------
 
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+const isRecord = Predicate.isRecord
 
 /** Implements `AiClassify.parseBody`, documented there. */
 export const parseBody = (

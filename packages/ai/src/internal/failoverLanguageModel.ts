@@ -91,9 +91,7 @@ export const make = <E, R>(
     const served = (span: Span, step: Built) =>
       Effect.sync(() => {
         span.attribute("resilience.served_by", step.key)
-        span.attribute("gen_ai.system", step.system)
-        if (step.model !== undefined) span.attribute("gen_ai.request.model", step.model)
-        span.attribute("resilience.key", step.key)
+        rlm.annotateCall(span, step.key, step.system, step.model)
       })
 
     const generateText = (

@@ -212,6 +212,13 @@ export const innerGenerate = (
   return Effect.mapError(call, redact)
 }
 
+/** Names the provider, model and key of a call on its `LanguageModel.*` span. */
+export const annotateCall = (span: Span, key: string, system: string, model: string | undefined): void => {
+  span.attribute("gen_ai.system", system)
+  if (model !== undefined) span.attribute("gen_ai.request.model", model)
+  span.attribute("resilience.key", key)
+}
+
 /**
  * Names the provider and model on the current span: inside the pipeline, the
  * `resilience.attempt` span of the call (or the `LanguageModel.*` span when
@@ -260,19 +267,13 @@ export const wrap = (
     const model = options.model ?? keyModel
     const tokenizerAtBuild = yield* Effect.serviceOption(Tokenizer.Tokenizer)
 
-    const annotate = (span: Span): void => {
-      span.attribute("gen_ai.system", system)
-      if (model !== undefined) span.attribute("gen_ai.request.model", model)
-      span.attribute("resilience.key", key)
-    }
-
     const tokensOf = tokenCounter(options.estimateTokens, tokenizerAtBuild)
 
     const generateText = (
       providerOptions: LanguageModel.ProviderOptions
     ): Effect.Effect<Array<Response.PartEncoded>, AiError.AiError> =>
       Effect.gen(function*() {
-        annotate(providerOptions.span)
+        annotateCall(providerOptions.span, key, system, model)
         const toolkit = toolkitOf(providerOptions.tools)
         const call = Effect.zipRight(annotateAttempt(system, model), innerGenerate(inner, providerOptions, toolkit))
         const tokens = yield* tokensOf(providerOptions.prompt)
@@ -285,7 +286,7 @@ export const wrap = (
       providerOptions: LanguageModel.ProviderOptions
     ): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> =>
       Stream.unwrap(Effect.gen(function*() {
-        annotate(providerOptions.span)
+        annotateCall(providerOptions.span, key, system, model)
         const toolkit = toolkitOf(providerOptions.tools)
         const parts = innerStream(inner, providerOptions, toolkit)
         const tokens = yield* tokensOf(providerOptions.prompt)
