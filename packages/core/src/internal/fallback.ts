@@ -7,6 +7,7 @@ import * as Deadline from "../Deadline.js"
 import type * as Fallback from "../Fallback.js"
 import type * as Resilience from "../Resilience.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
+import { withCarriedVerdicts } from "./classify.js"
 
 /** Implements `Fallback.defaultTriggers`, documented there. */
 export const defaultTriggers: Required<Fallback.Triggers> = {
@@ -81,9 +82,7 @@ export const make = <I, A, E, R>(
 ): Fallback.Fallback<I, A, E, R> => {
   if (steps.length === 0) throw new globalThis.Error("Fallback.make: at least one step is required")
   const name = options?.name ?? steps.map((s) => s.name).join(" > ")
-  const classifyOwn: Classify.Classifier<unknown> = options?.classify ?? Classify.standard
-  const classify: Classify.Classifier<unknown> = (error) =>
-    Classify.isClassifiable(error) ? Classify.providerError(error) : classifyOwn(error)
+  const classify = withCarriedVerdicts(options?.classify)
   const triggers: Required<Fallback.Triggers> = { ...defaultTriggers, ...options?.triggers }
 
   const run = (input: I): Effect.Effect<A, E | CircuitBreaker.CircuitOpenError, R> =>

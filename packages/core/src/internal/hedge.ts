@@ -10,6 +10,7 @@ import type * as Hedge from "../Hedge.js"
 import { InvalidPolicyError } from "../PolicyError.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
 import * as RetryBudget from "../RetryBudget.js"
+import { withCarriedVerdicts } from "./classify.js"
 import { Issues } from "./validate.js"
 
 /**
@@ -88,7 +89,6 @@ export const make = (options: Hedge.Options): Effect.Effect<Hedge.Hedge, Invalid
 
 const fromSettings = (settings: Hedge.Settings): Hedge.Hedge => {
   const sample = new LatencySample(settings.sampleSize)
-  const classifyOwn = settings.classify
   return {
     settings,
     nextDelay: Effect.sync(() =>
@@ -98,7 +98,7 @@ const fromSettings = (settings: Hedge.Settings): Hedge.Hedge => {
     ),
     record: (latency) => Effect.sync(() => sample.record(Duration.toMillis(Duration.decode(latency)))),
     latencies: Effect.sync(() => sample.toArray().map(Duration.millis)),
-    classify: (error) => Classify.isClassifiable(error) ? Classify.providerError(error) : classifyOwn(error)
+    classify: withCarriedVerdicts(settings.classify)
   }
 }
 

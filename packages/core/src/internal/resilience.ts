@@ -9,7 +9,6 @@ import * as Scope from "effect/Scope"
 import * as Backoff from "../Backoff.js"
 import * as Bulkhead from "../Bulkhead.js"
 import * as CircuitBreaker from "../CircuitBreaker.js"
-import * as Classify from "../Classify.js"
 import * as Deadline from "../Deadline.js"
 import type { InvalidPolicyError } from "../PolicyError.js"
 import * as RateLimiter from "../RateLimiter.js"
@@ -19,6 +18,7 @@ import * as RetryBudget from "../RetryBudget.js"
 import * as Timeout from "../Timeout.js"
 import * as bulkheadInternal from "./bulkhead.js"
 import * as circuitBreakerInternal from "./circuitBreaker.js"
+import { withCarriedVerdicts } from "./classify.js"
 import { LruMap } from "./lru.js"
 import * as configInternal from "./resilienceConfig.js"
 import * as timeoutInternal from "./timeout.js"
@@ -95,10 +95,8 @@ export const make = (
     const decoded = yield* validate(config)
     const runtime = yield* Effect.runtime<never>()
     const scope = yield* Effect.scope
-    const classifyOwn: Classify.Classifier<unknown> = options?.classify ?? Classify.standard
     // The policies' own errors carry their verdict; the call's own errors go to the user's classifier.
-    const classify: Classify.Classifier<unknown> = (error) =>
-      Classify.isClassifiable(error) ? Classify.providerError(error) : classifyOwn(error)
+    const classify = withCarriedVerdicts(options?.classify)
 
     const breakers = decoded.circuitBreaker === false || decoded.circuitBreaker === undefined
       ? undefined
