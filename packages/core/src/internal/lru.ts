@@ -11,24 +11,7 @@ export class LruMap<V> {
 
   /** The value under `key`, created with `make` when absent; marks the key as used. */
   getOrCreate(key: string, make: () => V): V {
-    const existing = this.entries.get(key)
-    if (existing !== undefined) {
-      if (key !== this.latest) {
-        this.entries.delete(key)
-        this.entries.set(key, existing)
-        this.latest = key
-      }
-      return existing
-    }
-    const created = make()
-    this.entries.set(key, created)
-    this.latest = key
-    if (this.entries.size > this.maxKeys) {
-      // Map iterates in insertion order: the first key is the least recently used.
-      const oldest = this.entries.keys().next().value
-      if (oldest !== undefined) this.entries.delete(oldest)
-    }
-    return created
+    return this.use(key) ?? this.add(key, make()).kept
   }
 
   /** The value under `key`, if any, marked as used. */
@@ -58,6 +41,7 @@ export class LruMap<V> {
     this.latest = key
     let evicted: V | undefined
     if (this.entries.size > this.maxKeys) {
+      // Map iterates in insertion order: the first key is the least recently used.
       const oldest = this.entries.keys().next().value
       if (oldest !== undefined) {
         evicted = this.entries.get(oldest)
