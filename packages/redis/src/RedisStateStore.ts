@@ -254,7 +254,7 @@ export const layerShared = (
         : { redisOptions: { ...internal.connectionOf(options.client), ...options.redisOptions } }),
       connectTimeout: options.connectTimeout,
       operationTimeout: options.operationTimeout,
-      prefix: `${options.prefix ?? "resilience:"}ratelimiter:`
+      prefix: `${options.prefix ?? internal.defaults.prefix}ratelimiter:`
     })
   )
 
@@ -328,7 +328,7 @@ export const layerRateLimiterStore = (
           // The limiter's first calls would otherwise fail while the connection is still being made.
           lazyConnect: false,
           enableOfflineQueue: true,
-          prefix: options.prefix ?? "resilience:ratelimiter:"
+          prefix: options.prefix ?? `${internal.defaults.prefix}ratelimiter:`
         } as Parameters<typeof RateLimiterRedis.make>[0]
       ),
       (store) =>

@@ -37,6 +37,10 @@ const timeoutsToDegrade = 3
 const describe = (error: unknown): string =>
   redact(error instanceof Error ? error.message : String(error)).slice(0, 200)
 
+/** How long to wait for the first connection, in milliseconds. */
+const connectTimeoutMillis = (options: RedisStateStore.ConnectionOptions): number =>
+  Duration.toMillis(Duration.decode(options.connectTimeout ?? defaults.connectTimeout))
+
 /** ioredis options for a client we make ourselves: fail fast when disconnected, reconnect quickly. */
 export const clientOptions = (
   options: RedisStateStore.ConnectionOptions,
@@ -51,7 +55,7 @@ export const clientOptions = (
     // then answers from local state, and no provider call waits for Redis.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    connectTimeout: Duration.toMillis(Duration.decode(options.connectTimeout ?? defaults.connectTimeout)),
+    connectTimeout: connectTimeoutMillis(options),
     commandTimeout: Math.max(1, Math.ceil(operationTimeoutMillis)),
     // Reconnect in the background every 50 ms at first, then at most every 500 ms.
     retryStrategy: (times: number) => Math.min(times * 50, 500),
@@ -282,24 +286,25 @@ export const make = (
       call(() => Promise.all(Scripts.all.map((script) => client.script("LOAD", script.lua))), () => undefined, 1000)
     )
 
-    /** Pings Redis every `healthCheckInterval` until it answers, then goes back to it. */
-    const recoverWith = (sink: ResilienceEvent.Sink): Effect.Effect<void> =>
-      Effect.sleep(healthCheckInterval).pipe(
-        Effect.zipRight(ping),
-        Effect.eventually,
-        Effect.zipRight(loadScripts),
-        Effect.zipRight(Effect.clockWith((clock) => {
-          const at = clock.unsafeCurrentTimeMillis()
-          const downFor = Duration.millis(Math.max(0, at - downSince))
-          degraded = false
-          return Effect.zipRight(
-            Effect.logInfo(`redis state store is back after ${Duration.format(downFor)}; using shared state again`),
-            sink.enabled
-              ? sink.publish(ResilienceEvent.StoreRecovered({ store: storeName, at, downFor }))
-              : Effect.void
-          )
-        }))
-      )
+    /**
+     * Pings Redis every `healthCheckInterval` until it answers, then goes back to it. It runs in a fiber
+     * forked by `degrade` from the caller's fiber, so it publishes to the events service that was current
+     * when the store degraded.
+     */
+    const recover: Effect.Effect<void> = Effect.sleep(healthCheckInterval).pipe(
+      Effect.zipRight(ping),
+      Effect.eventually,
+      Effect.zipRight(loadScripts),
+      Effect.zipRight(Effect.clockWith((clock) => {
+        const at = clock.unsafeCurrentTimeMillis()
+        const downFor = Duration.millis(Math.max(0, at - downSince))
+        degraded = false
+        return Effect.zipRight(
+          Effect.logInfo(`redis state store is back after ${Duration.format(downFor)}; using shared state again`),
+          ResilienceEvent.publish(() => ResilienceEvent.StoreRecovered({ store: storeName, at, downFor }))
+        )
+      }))
+    )
 
     /**
      * Switches to local state, once: starts the health check, then reports it. Uninterruptible: a
@@ -313,21 +318,20 @@ export const make = (
         degraded = true
         timeouts = 0
         return Effect.clockWith((clock) => {
-          downSince = clock.unsafeCurrentTimeMillis()
-          return Effect.flatMap(ResilienceEvent.ResilienceEvents, (sink) =>
-            Effect.all([
-              // The health check lives as long as the store; it inherits the caller's Clock and services,
-              // but not this region's uninterruptibility (closing the store's scope must stop it).
-              Effect.forkIn(Effect.interruptible(recoverWith(sink)), scope),
-              Effect.logWarning(
-                `redis state store failed (${failure.reason}); using local in-memory state until it is back`
-              ),
-              sink.enabled
-                ? sink.publish(
-                  ResilienceEvent.StoreDegraded({ store: storeName, at: downSince, reason: failure.reason })
-                )
-                : Effect.void
-            ], { discard: true }))
+          const at = clock.unsafeCurrentTimeMillis()
+          downSince = at
+          return Effect.all([
+            // The health check lives as long as the store; it inherits the caller's Clock and services
+            // (its events service among them), but not this region's uninterruptibility (closing the
+            // store's scope must stop it).
+            Effect.forkIn(Effect.interruptible(recover), scope),
+            Effect.logWarning(
+              `redis state store failed (${failure.reason}); using local in-memory state until it is back`
+            ),
+            ResilienceEvent.publish(() =>
+              ResilienceEvent.StoreDegraded({ store: storeName, at, reason: failure.reason })
+            )
+          ], { discard: true })
         })
       }))
 
@@ -349,21 +353,15 @@ export const make = (
     ): Effect.Effect<A> =>
       Effect.suspend(() =>
         degraded ? fallback : Effect.matchEffect(
-          call(() => runScript(client, script, keys, args), asReply),
+          call(() => runScript(client, script, keys, args), (raw) => {
+            const reply = asReply(raw)
+            return [decode(reply), reply] as const
+          }),
           {
             onFailure: (failure) => Effect.zipRight(degrade(failure), fallback),
-            onSuccess: (reply) => {
-              const value = Effect.try({
-                try: () => decode(reply),
-                catch: (error) => new StoreFailure(describe(error))
-              })
-              return Effect.matchEffect(value, {
-                onFailure: (failure) => Effect.zipRight(degrade(failure), fallback),
-                onSuccess: (a) => {
-                  timeouts = 0
-                  return Effect.as(reportCorrupt(key, reply), a)
-                }
-              })
+            onSuccess: ([a, reply]) => {
+              timeouts = 0
+              return Effect.as(reportCorrupt(key, reply), a)
             }
           }
         )
@@ -380,7 +378,6 @@ export const make = (
     }
     const breakerArgs = cached(encodeBreaker)
     const budgetArgs = cached(encodeBudget)
-    const noSettings = ["C", "1", "0", "0", "0", "1", "1", "0"]
 
     const breaker: StateStore.BreakerStore = {
       admit: (key, now, settings) =>
@@ -407,7 +404,7 @@ export const make = (
             key,
             Scripts.breakerRelease,
             [breakerKey(key)],
-            ["0", ttl, ...noSettings],
+            ["0", ttl],
             () => undefined,
             local.breaker.release(key, probe)
           )
@@ -417,7 +414,7 @@ export const make = (
           key,
           Scripts.breakerIsolate,
           [breakerKey(key)],
-          [String(now), ttl, ...noSettings],
+          [String(now), ttl],
           (reply) => transitionOf(reply, now),
           local.breaker.isolate(key, now)
         ),
@@ -426,7 +423,7 @@ export const make = (
           key,
           Scripts.breakerReset,
           [breakerKey(key)],
-          [String(now), ttl, ...noSettings],
+          [String(now), ttl],
           (reply) => transitionOf(reply, now),
           local.breaker.reset(key, now)
         ),
@@ -435,7 +432,7 @@ export const make = (
           key,
           Scripts.breakerState,
           [breakerKey(key)],
-          ["0", ttl, ...noSettings],
+          ["0", ttl],
           (reply): StateStore.BreakerState => {
             switch (reply[0]) {
               case "C":
@@ -491,8 +488,9 @@ export const make = (
     // Connect now, so the first call does not find the client still connecting; if Redis cannot be
     // reached, start degraded (and keep trying in the background) rather than fail the layer.
     if (owned) {
-      const connectMillis = Duration.toMillis(Duration.decode(options.connectTimeout ?? defaults.connectTimeout))
-      const connected = yield* Effect.either(call(() => client.connect(), () => undefined, connectMillis))
+      const connected = yield* Effect.either(
+        call(() => client.connect(), () => undefined, connectTimeoutMillis(options))
+      )
       if (connected._tag === "Left") yield* degrade(connected.left)
     }
     if (!degraded) yield* loadScripts

@@ -18,13 +18,11 @@ import { createHash } from "node:crypto"
 
 /** A script with its SHA1, as `EVALSHA` wants it. */
 export interface Script {
-  readonly name: string
   readonly lua: string
   readonly sha: string
 }
 
-const script = (name: string, lua: string): Script => ({
-  name,
+const script = (lua: string): Script => ({
   lua,
   sha: createHash("sha1").update(lua).digest("hex")
 })
@@ -44,7 +42,8 @@ const script = (name: string, lua: string): Script => ({
  * 5 window ms, 6 minimum throughput, 7 buckets, 8 half-open probes,
  * 9 successes to close, 10 break durations ms (comma separated); for
  * `record`: 11 outcome (S or F), 12 probe (1 or 0); for `admit`: 11 probe
- * lease ms.
+ * lease ms. `release`, `isolate`, `reset` and `state` read only 1 and 2, and
+ * are sent only those.
  *
  * Probe lease (Redis only: the memory store has no such state). A probe slot
  * taken in Redis is given back by its caller's `record` or `release`; a
@@ -159,7 +158,6 @@ end
 
 /** `admit`: admits or rejects a call, half-opening an open breaker whose break is over. */
 export const breakerAdmit = script(
-  "breakerAdmit",
   breakerPrelude + `
 local e, exists = load()
 if e.s == "C" then
@@ -203,7 +201,6 @@ return { "RH", fmt(now), from, to, "", corrupt }
 
 /** `record`: the outcome of an admitted call. */
 export const breakerRecord = script(
-  "breakerRecord",
   breakerPrelude + `
 local e, exists = load()
 local st = settings()
@@ -254,7 +251,6 @@ return none()
 
 /** `release`: frees a probe slot. */
 export const breakerRelease = script(
-  "breakerRelease",
   breakerPrelude + `
 local e, exists = load()
 if exists and e.s == "H" then
@@ -267,7 +263,6 @@ return none()
 
 /** `isolate`: holds the breaker open until `reset`. */
 export const breakerIsolate = script(
-  "breakerIsolate",
   breakerPrelude + `
 local e, exists = load()
 if e.s == "I" then
@@ -284,7 +279,6 @@ return { "T", "", from, "I", "", corrupt }
 
 /** `reset`: closes the breaker and forgets its history. */
 export const breakerReset = script(
-  "breakerReset",
   breakerPrelude + `
 local e, exists = load()
 if e.s == "C" then
@@ -297,7 +291,6 @@ return close(e)
 
 /** `state`: the breaker's fields, for `StateStore.BreakerStore.state`: `{ s, oa, u, n, p, sc, corrupt }`. */
 export const breakerState = script(
-  "breakerState",
   breakerPrelude + `
 local e, exists = load()
 return { e.s, fmt(e.oa), fmt(e.u), fmt(e.n), fmt(e.p), fmt(e.sc), corrupt }
@@ -320,7 +313,6 @@ return { e.s, fmt(e.oa), fmt(e.u), fmt(e.n), fmt(e.p), fmt(e.sc), corrupt }
  * level, for `record` "".
  */
 export const budget = script(
-  "budget",
   `
 local H, REQ, RET = KEYS[1], KEYS[2], KEYS[3]
 local op = ARGV[1]
