@@ -25,6 +25,7 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Classify from "./Classify.js"
+import type * as Fallback from "./Fallback.js"
 import type * as ProviderError from "./ProviderError.js"
 
 /**
@@ -175,7 +176,7 @@ export type ResilienceEvent = Data.TaggedEnum<{
     readonly at: number
     readonly step: string
     readonly index: number
-    readonly why: "BreakerOpen" | "ContextWindow" | ProviderError.TransientReason | ProviderError.PermanentReason
+    readonly why: Fallback.SkipReason
   }
   /** A step other than the first (`index` from 0) served the fallback `key`; `skipped` lists the steps passed over. */
   FallbackUsed: {
@@ -185,7 +186,7 @@ export type ResilienceEvent = Data.TaggedEnum<{
     readonly index: number
     readonly skipped: ReadonlyArray<{
       readonly step: string
-      readonly why: "BreakerOpen" | "ContextWindow" | ProviderError.TransientReason | ProviderError.PermanentReason
+      readonly why: Fallback.SkipReason
     }>
   }
   /**
