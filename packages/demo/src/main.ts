@@ -37,14 +37,19 @@ const stamp = (millis: number): string => `+${(millis / 1000).toFixed(3).padStar
 // Events name a step ("openai/gpt-4o") or the failover ("agent"): a column as wide as the longest.
 const keyWidth = Math.max(Agent.primaryKey.length, Agent.secondaryKey.length)
 
-/** One readable line per event: its key (the step, or the failover), then the decision. */
+/**
+ * One readable line per event: its key (the step, or the failover), then the decision; the events this demo
+ * does not narrate in its own words are in the library's words (`ResilienceEvent.format`, which names the key).
+ */
 const describe = (event: ResilienceEvent.ResilienceEvent): string => {
-  const who = event._tag === "StoreDegraded" || event._tag === "StoreRecovered" ? event.store : event.key
-  return `${who.padEnd(keyWidth)}  ${decision(event)}`
+  const said = decision(event)
+  return said === undefined || !("key" in event)
+    ? ResilienceEvent.format(event)
+    : `${event.key.padEnd(keyWidth)}  ${said}`
 }
 
-/** What an event says, without its key. */
-const decision = (event: ResilienceEvent.ResilienceEvent): string => {
+/** What an event says, without its key, for the events the demo narrates. */
+const decision = (event: ResilienceEvent.ResilienceEvent): string | undefined => {
   switch (event._tag) {
     case "AttemptStarted":
       return `attempt ${event.attempt}`
@@ -78,8 +83,8 @@ const decision = (event: ResilienceEvent.ResilienceEvent): string => {
     case "RetriesExhausted":
       return `gave up after ${event.attempts} attempts (${event.why})`
     default:
-      // The others (budget, bulkhead, limiter, timeouts, ...) do not happen in this demo: the library's own line.
-      return ResilienceEvent.format(event)
+      // The others (budget, bulkhead, limiter, timeouts, ...) do not happen in this demo.
+      return undefined
   }
 }
 
