@@ -3,10 +3,11 @@ import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Random from "effect/Random"
 import type * as Contention from "../Contention.js"
 import type * as Simulator from "../Simulator.js"
-import { markdown, percentile } from "./simulator.js"
+import * as Charts from "./charts.js"
+import { standardNormal } from "./random.js"
+import { markdown } from "./simulator.js"
 import * as Svg from "./svg.js"
 import * as VirtualRuntime from "./virtualRuntime.js"
 
@@ -19,12 +20,9 @@ import * as VirtualRuntime from "./virtualRuntime.js"
 /** A write that lost the race: another write committed between this client's read and its write. */
 class Conflict extends Data.TaggedError("Conflict")<{}> {}
 
-/** `|Normal(mean, sd)|` from two uniform draws (Box–Muller), through effect's `Random`. */
+/** `|Normal(mean, sd)|`, through effect's `Random`. */
 const networkDelay = (mean: number, sd: number): Effect.Effect<number> =>
-  Effect.map(
-    Effect.zip(Random.next, Random.next),
-    ([u1, u2]) => Math.abs(mean + sd * Math.sqrt(-2 * Math.log(1 - u1)) * Math.cos(2 * Math.PI * u2))
-  )
+  Effect.map(standardNormal, (z) => Math.abs(mean + sd * z))
 
 /** One run: every client updates the row once; returns the writes, the completion time and a trace. */
 const runOnce = (
@@ -119,20 +117,17 @@ export const table = (rows: ReadonlyArray<Contention.Result>): string =>
 /** @internal */
 export const timelineChart = (title: string, rows: ReadonlyArray<Contention.Result>): string => {
   const end = rows.reduce((max, row) => Math.max(max, row.trace.latencies.at(-1) ?? 0), 1)
-  const width = Math.max(1, Svg.niceStep(end, 60))
-  const buckets = Math.max(1, Math.ceil(end / width))
-  const series = (row: Contention.Result, outcome: Simulator.CallRecord["outcome"], name: string): Svg.Series => {
-    const counts = new Array<number>(buckets).fill(0)
-    for (const call of row.trace.calls) {
-      if (call.outcome === outcome) counts[Math.min(buckets - 1, Math.floor(call.at / width))]!++
-    }
-    const points: Array<readonly [number, number]> = counts.map((c, i) => [i * width, c])
-    points.push([buckets * width, counts[buckets - 1] ?? 0])
-    return { name, points }
-  }
+  const buckets = Charts.buckets(end)
+  const series = (row: Contention.Result, outcome: Simulator.CallRecord["outcome"], name: string): Svg.Series =>
+    Charts.rateSeries(
+      name,
+      row.trace.calls.filter((call) => call.outcome === outcome).map((call) => call.at),
+      buckets,
+      { unit: "ms", y: "perBucket" }
+    )
   return Svg.lineChart({
     title,
-    xLabel: `virtual time (ms), ${width} ms buckets`,
+    xLabel: `virtual time (ms), ${buckets.width} ms buckets`,
     yLabel: "writes per bucket",
     step: true,
     independentY: true,
@@ -153,11 +148,6 @@ export const latencyChart = (title: string, rows: ReadonlyArray<Contention.Resul
     step: true,
     panels: [{
       title: `${rows[0]?.clients ?? 0} clients (run 1)`,
-      series: rows.map((row) => {
-        const sorted = row.trace.latencies
-        const points: Array<readonly [number, number]> = sorted.length === 0 ? [] : [[sorted[0]!, 0]]
-        for (let k = 1; k <= 100 && sorted.length > 0; k++) points.push([percentile(sorted, k / 100), k / 100])
-        return { name: row.strategy, points }
-      })
+      series: rows.map((row) => Charts.cdfSeries(row.strategy, row.trace.latencies, { unit: "ms", quantiles: 100 }))
     }]
   })

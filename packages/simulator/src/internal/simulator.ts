@@ -3,8 +3,9 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
-import * as Scope from "effect/Scope"
 import type * as Simulator from "../Simulator.js"
+import * as Charts from "./charts.js"
+import { standardNormal } from "./random.js"
 import * as Svg from "./svg.js"
 import * as VirtualRuntime from "./virtualRuntime.js"
 
@@ -51,9 +52,8 @@ export const makeBucket = (perMinute: number, capacity: number) => {
 export const drawTokens = (cost: Simulator.TokenCost): Effect.Effect<number> => {
   if (typeof cost === "number") return Effect.succeed(cost)
   if (cost.distribution === "uniform") return Random.nextIntBetween(cost.min, cost.max + 1)
-  // Box–Muller: a standard normal from two uniforms, then exp(ln(median) + sigma · z).
-  return Effect.map(Effect.zip(Random.next, Random.next), ([u, v]) => {
-    const z = Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * v)
+  // Log-normal: exp(ln(median) + sigma · z) for a standard normal z.
+  return Effect.map(standardNormal, (z) => {
     const tokens = Math.ceil(cost.median * Math.exp(cost.sigma * z))
     return Math.max(1, cost.max === undefined ? tokens : Math.min(cost.max, tokens))
   })
@@ -129,10 +129,6 @@ const makeProvider = (model: Simulator.Provider, counters: Counters) => {
     })
 }
 
-/** The value at quantile `p` of an ascending array (nearest rank). */
-export const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
-  sorted.length === 0 ? NaN : sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1))]!
-
 /** @internal */
 export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Simulator.Metrics => {
   const counters: Counters = {
@@ -153,17 +149,13 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
   let completedAt = 0
   const config = policy.config
   const workload = Effect.gen(function*() {
+    // A shared pipeline lives as long as the run; a per-request one is closed when its request ends.
     const shared = config !== "none" && policy.shared === true ? yield* Resilience.make(config) : undefined
-    // Per-request pipelines live in the run's scope, closed when the run ends, not when the request does:
-    // closing a pipeline interrupts the attempt-timeout fiber that `Resilience.make` starts through
-    // `Runtime.runSync`, which runs on effect's real-timer scheduler rather than this runtime's, so the
-    // interruption would wait for a real event-loop turn that a synchronous simulation never gives it.
-    const scope = yield* Effect.scope
     const request = Effect.gen(function*() {
       const start = yield* Clock.currentTimeMillis
       const retryAfterUntil = { at: -Infinity }
       const tokens = scenario.tokens === undefined ? undefined : yield* drawTokens(scenario.tokens)
-      const pipeline = config === "none" ? undefined : shared ?? (yield* Scope.extend(Resilience.make(config), scope))
+      const pipeline = config === "none" ? undefined : shared ?? (yield* Resilience.make(config))
       const call = pipeline === undefined
         ? provider(retryAfterUntil, tokens ?? 0)
         : pipeline.run(
@@ -188,7 +180,7 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
         rejectedLocally++
         rejections.push(end)
       }
-    })
+    }).pipe(Effect.scoped)
     const closed = scenario.closedLoop
     if (closed !== undefined) {
       // Closed loop: each client issues its next request when the previous one completes (after a think time).
@@ -241,9 +233,9 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
     calls: counters.calls,
     wastedCalls: counters.rateLimited + counters.errors,
     rateLimitedPerSuccess: succeeded === 0 ? NaN : counters.rateLimited / succeeded,
-    p50: Duration.millis(percentile(latencies, 0.5)),
-    p95: Duration.millis(percentile(latencies, 0.95)),
-    p99: Duration.millis(percentile(latencies, 0.99)),
+    p50: Duration.millis(Charts.percentile(latencies, 0.5)),
+    p95: Duration.millis(Charts.percentile(latencies, 0.95)),
+    p99: Duration.millis(Charts.percentile(latencies, 0.99)),
     completion: Duration.millis(completedAt),
     outageCalls: outages.length === 0 ? undefined : counters.outageCalls,
     recovery: Number.isFinite(outageEnd) && counters.firstSuccessAfterOutage !== undefined
@@ -302,42 +294,18 @@ export const table = (rows: ReadonlyArray<Simulator.Metrics>): string =>
     ])
   )
 
-/** A bucket width (ms) that cuts `[0, end]` into about 60 buckets, at a round number of seconds or millis. */
-export const bucketWidth = (end: number): number => Math.max(1, Svg.niceStep(end, 60))
-
-/** Counts per bucket as a rate per second: `[bucket start in s, events/s]`, closed by a point at the last end. */
-export const rateSeries = (
-  name: string,
-  times: ReadonlyArray<number>,
-  width: number,
-  buckets: number
-): Svg.Series => {
-  const counts = new Array<number>(buckets).fill(0)
-  for (const t of times) counts[Math.min(buckets - 1, Math.floor(t / width))]!++
-  const points: Array<readonly [number, number]> = counts.map((c, i) => [i * width / 1000, c * 1000 / width])
-  points.push([buckets * width / 1000, (counts[buckets - 1] ?? 0) * 1000 / width])
-  return { name, points }
-}
-
-/** An empirical CDF of ascending latencies (ms) in seconds, sampled at 200 quantiles. */
-export const cdfSeries = (name: string, sorted: ReadonlyArray<number>): Svg.Series => {
-  const points: Array<readonly [number, number]> = []
-  if (sorted.length === 0) return { name, points }
-  points.push([sorted[0]! / 1000, 0])
-  for (let k = 1; k <= 200; k++) points.push([percentile(sorted, k / 200) / 1000, k / 200])
-  return { name, points }
-}
-
 /** @internal */
 export const timelineChart = (rows: ReadonlyArray<Simulator.Metrics>): string => {
   const end = rows.reduce(
     (max, m) => Math.max(max, Duration.toMillis(m.completion), ...m.trace.rejections.slice(-1)),
     1
   )
-  const width = bucketWidth(end)
-  const buckets = Math.max(1, Math.ceil(end / width))
+  const buckets = Charts.buckets(end)
+  const width = buckets.width
   const withOutcome = (m: Simulator.Metrics, outcome: Simulator.CallRecord["outcome"]) =>
     m.trace.calls.filter((call) => call.outcome === outcome).map((call) => call.at)
+  const perSecond = (name: string, times: ReadonlyArray<number>) =>
+    Charts.rateSeries(name, times, buckets, { unit: "s", y: "perSecond" })
   return Svg.lineChart({
     title: `${rows[0]?.scenario ?? ""}: provider calls and local rejections over time`,
     xLabel: `virtual time (s), ${width >= 1000 ? `${width / 1000} s` : `${width} ms`} buckets`,
@@ -347,10 +315,10 @@ export const timelineChart = (rows: ReadonlyArray<Simulator.Metrics>): string =>
     panels: rows.map((m) => ({
       title: m.policy,
       series: [
-        rateSeries("successes", withOutcome(m, "success"), width, buckets),
-        rateSeries("429s", withOutcome(m, "rateLimited"), width, buckets),
-        rateSeries("errors (5xx)", withOutcome(m, "error"), width, buckets),
-        rateSeries("rejected locally", m.trace.rejections, width, buckets)
+        perSecond("successes", withOutcome(m, "success")),
+        perSecond("429s", withOutcome(m, "rateLimited")),
+        perSecond("errors (5xx)", withOutcome(m, "error")),
+        perSecond("rejected locally", m.trace.rejections)
       ]
     }))
   })
@@ -364,5 +332,8 @@ export const latencyChart = (rows: ReadonlyArray<Simulator.Metrics>): string =>
     yLabel: "share of requests",
     yMax: 1,
     step: true,
-    panels: [{ title: "all policies", series: rows.map((m) => cdfSeries(m.policy, m.trace.latencies)) }]
+    panels: [{
+      title: "all policies",
+      series: rows.map((m) => Charts.cdfSeries(m.policy, m.trace.latencies, { unit: "s", quantiles: 200 }))
+    }]
   })
