@@ -215,7 +215,9 @@ export interface Metrics {
 }
 
 /**
- * Runs one policy in one scenario, in virtual time, and measures it.
+ * Runs one policy in one scenario, in virtual time, and measures it. A run
+ * that fails (a policy whose configuration is invalid, a defect) throws with
+ * the cause, rather than measuring nothing.
  *
  * @since 0.1.0
  * @category constructors

@@ -77,6 +77,14 @@ describe("Simulator", () => {
     }
   })
 
+  it("throws with the cause when a run fails, instead of measuring a run that made no calls", () => {
+    const scenario: Simulator.Scenario = { name: "calm", provider: {}, requests: 3 }
+    assert.throws(
+      () => Simulator.run(scenario, { name: "bad", config: { retry: { maxAttempts: 0 } } }),
+      /the policy "bad" in "calm" failed: .*retry\.maxAttempts/s
+    )
+  })
+
   it("closed-loop clients issue their next request when the previous one completes", () => {
     const metrics = Simulator.run(
       { name: "closed", provider: { latency: 100 }, requests: 100, closedLoop: { clients: 10, thinkTime: 50 } },

@@ -63,7 +63,8 @@ const runOnce = (
     })
     return Effect.retry(attempt, strategy.schedule)
   })
-  VirtualRuntime.runSync(
+  VirtualRuntime.runWorkload(
+    "the contention run",
     Effect.all(Array.from({ length: clients }, () => client), { concurrency: "unbounded", discard: true }).pipe(
       SeededRandom.withSeed(seed),
       Effect.orDie

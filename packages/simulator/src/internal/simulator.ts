@@ -219,7 +219,9 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
       )
     }
   }).pipe(Effect.scoped, SeededRandom.withSeed(scenario.seed ?? 1), Effect.orDie)
-  VirtualRuntime.runSync(workload, { horizon: scenario.horizon ?? "1 hour" })
+  VirtualRuntime.runWorkload(`the policy "${policy.name}" in "${scenario.name}"`, workload, {
+    horizon: scenario.horizon ?? "1 hour"
+  })
   latencies.sort((a, b) => a - b)
   const outages = scenario.provider.outages ?? []
   const outageEnd = outages.reduce((end, o) => Math.max(end, o.end), -Infinity)

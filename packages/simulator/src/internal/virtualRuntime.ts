@@ -1,7 +1,8 @@
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import type { RuntimeFiber } from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Scheduler from "effect/Scheduler"
@@ -174,5 +175,21 @@ export const runSync = <A, E>(
       return { exit: undefined, elapsed: Duration.millis(clock.now), wakeUps }
     }
     wakeUps += clock.fireAt(next)
+  }
+}
+
+/**
+ * Runs a simulated workload to its end (`runSync`); a workload that failed or
+ * died throws, saying `what` failed and why, instead of being read as a run
+ * that made no calls.
+ */
+export const runWorkload = <A, E>(
+  what: string,
+  effect: Effect.Effect<A, E>,
+  options?: { readonly horizon?: Duration.DurationInput | undefined }
+): void => {
+  const { exit } = runSync(effect, options)
+  if (exit !== undefined && Exit.isFailure(exit)) {
+    throw new Error(`${what} failed: ${Cause.pretty(exit.cause)}`)
   }
 }
