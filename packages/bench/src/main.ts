@@ -70,6 +70,21 @@ const verify = async (runtimes: Runtimes, all: ReadonlyArray<Variant>): Promise<
   }
 }
 
+/** Times each variant (already verified) in one tinybench run, saying what it runs first; one row per variant. */
+const measure = async (
+  title: string,
+  variants: ReadonlyArray<Variant>,
+  options: { readonly time: number; readonly warmupTime: number; readonly throws: boolean }
+): Promise<Array<Report.Row>> => {
+  const bench = new Bench(options)
+  for (const variant of variants) bench.add(variant.name, variant.runBatch)
+  console.log(
+    `${title}: ${variants.length} variants, each ${options.time / 1000} s (${batchSize} sequential calls per sample)…`
+  )
+  await bench.run()
+  return variants.map((variant, i) => Report.toRow(variant, bench.tasks[i]))
+}
+
 /** Per task of the provider-layer table: 1.25 s measured after 0.25 s of warm-up (15 tasks, about 25 s). */
 const providerBenchOptions = { time: 1250, warmupTime: 250, throws: true } as const
 
@@ -78,14 +93,7 @@ const runProviders = async (): Promise<void> => {
   const providers = await Providers.make()
   try {
     await providers.verify()
-    const bench = new Bench(providerBenchOptions)
-    for (const variant of providers.variants) bench.add(variant.name, variant.runBatch)
-    console.log(
-      `Provider layers, happy path per call: ${providers.variants.length} variants, each ` +
-        `${providerBenchOptions.time / 1000} s (${batchSize} sequential calls per sample)…`
-    )
-    await bench.run()
-    const rows = providers.variants.map((variant, i) => Report.toRow(variant, bench.tasks[i]))
+    const rows = await measure("Provider layers, happy path per call", providers.variants, providerBenchOptions)
     console.log()
     console.log(Report.groupTable(rows))
   } finally {
@@ -99,15 +107,7 @@ const main = async (): Promise<void> => {
     const all = variants(runtimes)
     await verify(runtimes, all)
 
-    const bench = new Bench(benchOptions)
-    for (const variant of all) bench.add(variant.name, variant.runBatch)
-    console.log(
-      `Happy path, per call: ${all.length} variants, each ${benchOptions.time / 1000} s ` +
-        `(${batchSize} sequential calls per sample)…`
-    )
-    await bench.run()
-
-    const rows = all.map((variant, i) => Report.toRow(variant, bench.tasks[i]))
+    const rows = await measure("Happy path, per call", all, benchOptions)
     console.log()
     console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"} × ${os.cpus().length}`)
     console.log()

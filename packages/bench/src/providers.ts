@@ -13,8 +13,9 @@
  *   cost comes from, rows take it apart: the provider function alone; it
  *   followed by the decode `LanguageModel.make` does per call (its response
  *   schema, `Response.Part(Toolkit.empty)`, built anew on every call), by the
- *   same decode with the schema built once, and by a decode plus the encode
- *   `ResilientLanguageModel` does per call (schema built per call, too); a
+ *   same decode with the schema built once, and by a decode plus an encode
+ *   with its schema built per call (what `ResilientLanguageModel` paid per
+ *   call before it built its encoders once per toolkit); a
  *   hand-written outer `LanguageModel.make` that calls the inner model and
  *   encodes its parts with a schema built once (the decorator's shape: two
  *   `make`s, two spans, two decodes); and `ResilientLanguageModel.wrap`
@@ -98,8 +99,9 @@ const decodeSchemaPerCall: Effect.Effect<unknown, unknown> = Effect.flatMap(
 const decodeSchemaOnce: Effect.Effect<unknown, unknown> = Effect.flatMap(Effect.suspend(provide), decodePartsOnce)
 
 /**
- * Decode, then encode back with a schema built per call, as
- * `ResilientLanguageModel`'s provider function encodes the inner response.
+ * Decode, then encode back with a schema built per call: how
+ * `ResilientLanguageModel`'s provider function encoded the inner response
+ * before its encoders were built once per toolkit (the cost that saved).
  */
 const decodeEncodeSchemaPerCall: Effect.Effect<unknown, unknown> = Effect.flatMap(
   decodeSchemaOnce,
@@ -228,7 +230,7 @@ export const make = async (): Promise<Providers> => {
     row("provider function alone", Effect.suspend(provide), lm),
     row("+ decode, schema built per call (as make)", decodeSchemaPerCall, lm),
     row("+ decode, schema built once", decodeSchemaOnce, lm),
-    row("+ decode once + encode, schema per call", decodeEncodeSchemaPerCall, lm),
+    row("+ decode once + encode, schema per call (before caching)", decodeEncodeSchemaPerCall, lm),
     row(lm, generate(services.bareModel), lm),
     row("LanguageModel.make pass-through wrapper", generate(services.passThrough), lm),
     row("ResilientLanguageModel.wrap, pass-through pipeline", generate(services.wrappedPassThrough), lm),
