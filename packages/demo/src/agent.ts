@@ -70,20 +70,15 @@ export const weatherHandlers = (executions: Ref.Ref<number>) =>
 // The fake providers' behaviour
 // ---------------------------------------------------------------------------
 
-/** Whether a request's prompt already holds a tool result (OpenAI `function_call_output`, Anthropic `tool_result`). */
-const hasToolResult = (request: FakeLlmServer.Request): boolean =>
-  /"(function_call_output|tool_result)"/.test(JSON.stringify(request.body ?? null))
+/** Whether a prompt (a request's body as JSON) already holds a tool result (OpenAI `function_call_output`, Anthropic `tool_result`). */
+const hasToolResult = (prompt: string): boolean => /"(function_call_output|tool_result)"/.test(prompt)
 
 /** The city the user asked about, read from the prompt. */
-const cityOf = (request: FakeLlmServer.Request): string =>
-  /weather in ([A-Z][a-z]+)/.exec(JSON.stringify(request.body ?? null))?.[1] ?? "Paris"
+const cityOf = (prompt: string): string => /weather in ([A-Z][a-z]+)/.exec(prompt)?.[1] ?? "Paris"
 
 /** The tool's result as the model received it in the prompt. */
-const toolResultOf = (request: FakeLlmServer.Request): string => {
-  const body = JSON.stringify(request.body ?? null)
-  const known = Object.values(weather).find((forecast) => body.includes(forecast))
-  return known ?? "cloudy, 15 °C"
-}
+const toolResultOf = (prompt: string): string =>
+  Object.values(weather).find((forecast) => prompt.includes(forecast)) ?? "cloudy, 15 °C"
 
 /**
  * How both fake providers answer: a `GetWeather` call to a prompt without a tool
@@ -91,9 +86,10 @@ const toolResultOf = (request: FakeLlmServer.Request): string => {
  * text, or streamed word by word when the request asks for a stream).
  */
 export const decide = (request: FakeLlmServer.Request): FakeLlmServer.Reply => {
-  const city = cityOf(request)
-  if (!hasToolResult(request)) return FakeLlmServer.toolCall("GetWeather", { city }, { delay: modelLatency })
-  const answer = `In ${city} it is ${toolResultOf(request)} right now (answered by ${request.provider}).`
+  const prompt = JSON.stringify(request.body ?? null)
+  const city = cityOf(prompt)
+  if (!hasToolResult(prompt)) return FakeLlmServer.toolCall("GetWeather", { city }, { delay: modelLatency })
+  const answer = `In ${city} it is ${toolResultOf(prompt)} right now (answered by ${request.provider}).`
   return request.stream
     ? FakeLlmServer.stream(answer.split(/(?<= )/), { delay: modelLatency, interval: "45 millis" })
     : FakeLlmServer.text(answer, { delay: modelLatency })
