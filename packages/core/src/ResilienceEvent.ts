@@ -777,6 +777,22 @@ export const stream: Stream.Stream<ResilienceEvent> = Stream.unwrapScoped(
  * as long as the scope. Unlike forking a run of `stream`, the subscription
  * exists when `listen` returns, so no event of a call made afterwards is missed.
  *
+ * **Details**
+ *
+ * - Events are handled one at a time, in the order they were published.
+ * - Every event published while the scope is open is handled before the scope
+ *   finishes closing: closing waits for the event being handled, then handles
+ *   those still queued. A handler is never interrupted half-way.
+ *
+ * **Gotchas**
+ *
+ * - Closing the scope waits for the handler, so a handler that never ends
+ *   keeps the scope from closing.
+ * - The listener keeps up to the layer's `capacity` events waiting; beyond it
+ *   the oldest are dropped rather than slowing the calls being protected.
+ * - Provide `ResilienceEvent.layer()` outside the listener's scope (as below):
+ *   a layer provided inside it may shut down first, and its events with it.
+ *
  * @example
  * ```ts
  * import { ResilienceEvent } from "@effect-resilience/core"
@@ -796,18 +812,21 @@ export const listen = <R>(
 ): Effect.Effect<void, never, Scope.Scope | R> =>
   Effect.gen(function*() {
     const queue = yield* subscribe
-    // A handler runs uninterruptibly, so an event taken off the queue is always handled in full.
     const handleOne = (event: ResilienceEvent) => Effect.uninterruptible(handle(event))
+    // The loop is never interrupted: an event handed to a waiting `take` would be lost if its fiber were
+    // interrupted before resuming. It ends when the subscription is shut down, at its next `take`.
     const fiber = yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(queue), handleOne)))
-    // Finalizers run in reverse order: this one runs before the fork's, stops the loop between two
-    // events, then handles what is still queued, so closing the scope loses nothing.
+    // Finalizers run in reverse order: this one runs before the fork's. It takes what is still queued, shuts
+    // the subscription down (an event already handed to the loop's `take` survives that), waits for the loop
+    // to handle what it holds, then handles the rest in order, so closing the scope loses nothing.
     yield* Effect.addFinalizer(() =>
-      Fiber.interrupt(fiber).pipe(
-        Effect.zipRight(Queue.isShutdown(queue)),
+      Effect.gen(function*() {
         // The events layer may have closed first (it was provided inside this scope): nothing is left then.
-        Effect.flatMap((shutdown) => shutdown ? Effect.succeed(Chunk.empty<ResilienceEvent>()) : Queue.takeAll(queue)),
-        Effect.flatMap((rest) => Effect.forEach(rest, handleOne, { discard: true }))
-      )
+        const rest = (yield* Queue.isShutdown(queue)) ? Chunk.empty<ResilienceEvent>() : yield* Queue.takeAll(queue)
+        yield* Queue.shutdown(queue)
+        yield* Fiber.await(fiber)
+        yield* Effect.forEach(rest, handleOne, { discard: true })
+      })
     )
   })
 

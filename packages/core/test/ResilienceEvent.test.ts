@@ -3,9 +3,10 @@ import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { ResilienceEvent, Retry } from "../src/index.js"
+import { ProviderError, ResilienceEvent, Retry } from "../src/index.js"
 
 describe("ResilienceEvent", () => {
   it.effect("is disabled without a layer: publishing costs nothing and keeps nothing", () =>
@@ -99,4 +100,72 @@ describe("ResilienceEvent.listen", () => {
       )
       expect(handled).toEqual([0])
     }).pipe(Effect.provide(ResilienceEvent.layer())))
+})
+
+describe("ResilienceEvent.listen delivers everything published while its scope is open", () => {
+  // The README's quick start, with a provider call that fails once and then succeeds.
+  const quickStart = (seen: Array<string>) => {
+    let calls = 0
+    const callModel = (_prompt: string): Effect.Effect<string, ProviderError.ProviderError> =>
+      Effect.suspend(() =>
+        ++calls === 1
+          ? Effect.fail(
+            new ProviderError.TransientError({ provider: "openai", reason: "ServerError", message: "503" })
+          )
+          : Effect.succeed("hello")
+      )
+    const policy = Retry.policy({ maxAttempts: 4, key: "openai/gpt-4o" })
+    return Effect.gen(function*() {
+      yield* ResilienceEvent.listen((event) => Effect.sync(() => seen.push(event._tag)))
+      return yield* callModel("Say hello").pipe(Retry.retry(policy))
+    }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer()))
+  }
+
+  it.effect("the quick start's pattern: a call that fails once then succeeds, 50 runs", () =>
+    Effect.gen(function*() {
+      for (let run = 0; run < 50; run++) {
+        const seen: Array<string> = []
+        const fiber = yield* Effect.fork(quickStart(seen))
+        yield* TestClock.adjust("1 minute")
+        expect(yield* Fiber.join(fiber)).toBe("hello")
+        expect(seen).toEqual(["AttemptStarted", "AttemptFailed", "RetryScheduled", "AttemptStarted", "Succeeded"])
+      }
+    }))
+
+  it.effect("an agent-like flow: a tool step, then a model call retried, then the answer, 20 runs", () =>
+    Effect.gen(function*() {
+      for (let run = 0; run < 20; run++) {
+        const seen: Array<string> = []
+        let modelCalls = 0
+        const model = Effect.suspend(() =>
+          ++modelCalls === 1
+            ? Effect.fail(
+              new ProviderError.TransientError({ provider: "openai", reason: "RateLimited", message: "429" })
+            )
+            : Effect.succeed("answer")
+        )
+        const tool = Effect.succeed("sunny").pipe(Effect.delay("10 millis"))
+        const agent = Effect.gen(function*() {
+          // A handler that does asynchronous work before recording, as one writing to a terminal or a file would.
+          yield* ResilienceEvent.listen((event) =>
+            Effect.yieldNow().pipe(Effect.zipRight(Effect.sync(() => seen.push(ResilienceEvent.format(event)))))
+          )
+          const weather = yield* Retry.retry(tool, Retry.policy({ key: "tool" }))
+          const answer = yield* Retry.retry(model, Retry.policy({ key: "model", backoff: Schedule.spaced("1 second") }))
+          return `${weather}: ${answer}`
+        }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer()))
+        const fiber = yield* Effect.fork(agent)
+        yield* TestClock.adjust("1 minute")
+        expect(yield* Fiber.join(fiber)).toBe("sunny: answer")
+        expect(seen).toEqual([
+          "[tool] attempt 1 started",
+          "[tool] attempt 1 succeeded",
+          "[model] attempt 1 started",
+          "[model] attempt 1 failed: Transient RateLimited, will retry",
+          "[model] retry 2 in 1s (backoff, RateLimited)",
+          "[model] attempt 2 started",
+          "[model] attempt 2 succeeded"
+        ])
+      }
+    }))
 })
