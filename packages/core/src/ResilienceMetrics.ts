@@ -6,6 +6,18 @@
  * metric is tagged with `resilience.key`, the protected key (e.g.
  * `"openai/gpt-4o"`).
  *
+ * **Gotchas**
+ *
+ * - A series is named by its metric and all its tags, in the order they were
+ *   added. The library always writes `resilience.key` first, then the
+ *   metric's own tag (`resilience.outcome`, `resilience.basis`,
+ *   `resilience.why`). `Metric.value` of a metric tagged with
+ *   `resilience.key` only reads a series nobody writes, and stays at 0: tag it
+ *   with both, in that order, or sum the key's series from `Metric.snapshot`
+ *   (see the examples of `retryDelay` and `retriesExhausted`).
+ * - Exporters (e.g. `@effect/opentelemetry`) export every series with its
+ *   tags; a backend sums over a tag when asked.
+ *
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
@@ -20,7 +32,7 @@ import * as MetricBoundaries from "effect/MetricBoundaries"
  * import { ResilienceMetrics } from "@effect-resilience/core"
  * import { Metric } from "effect"
  *
- * const successes = Metric.value(
+ * export const successes = Metric.value(
  *   ResilienceMetrics.attempts.pipe(Metric.tagged("resilience.key", "openai"), Metric.tagged("resilience.outcome", "success"))
  * )
  * ```
@@ -40,9 +52,18 @@ export const attempts: Metric.Metric.Counter<number> = Metric.counter("resilienc
  * @example
  * ```ts
  * import { ResilienceMetrics } from "@effect-resilience/core"
- * import { Metric } from "effect"
+ * import { Effect, Metric } from "effect"
  *
- * const delays = Metric.value(ResilienceMetrics.retryDelay.pipe(Metric.tagged("resilience.key", "openai")))
+ * // `Retry` records each delay under its key, then its basis: "Backoff" or "RetryAfter".
+ * export const delays = (key: string, basis: "Backoff" | "RetryAfter") =>
+ *   Metric.value(ResilienceMetrics.retryDelay.pipe(Metric.tagged("resilience.key", key), Metric.tagged("resilience.basis", basis)))
+ *
+ * // Both bases together: how many retries waited, and how long in all (ms).
+ * export const allDelays = (key: string) =>
+ *   Effect.map(
+ *     Effect.all([delays(key, "Backoff"), delays(key, "RetryAfter")]),
+ *     ([backoff, retryAfter]) => ({ count: backoff.count + retryAfter.count, sum: backoff.sum + retryAfter.sum })
+ *   )
  * ```
  *
  * @since 0.1.0
@@ -61,10 +82,28 @@ export const retryDelay: Metric.Metric.Histogram<number> = Metric.histogram(
  *
  * @example
  * ```ts
+ * import type { ResilienceEvent } from "@effect-resilience/core"
  * import { ResilienceMetrics } from "@effect-resilience/core"
- * import { Metric } from "effect"
+ * import { Effect, Metric, MetricState } from "effect"
  *
- * const exhausted = Metric.value(ResilienceMetrics.retriesExhausted.pipe(Metric.tagged("resilience.key", "openai")))
+ * // `Retry` counts under its key, then the reason it stopped.
+ * export const exhausted = (key: string, why: ResilienceEvent.StopReason) =>
+ *   Metric.value(
+ *     ResilienceMetrics.retriesExhausted.pipe(Metric.tagged("resilience.key", key), Metric.tagged("resilience.why", why))
+ *   )
+ *
+ * // Every reason together: sum the key's series from a snapshot (reading no series that was never written).
+ * export const exhaustedForAnyReason = (key: string) =>
+ *   Effect.map(Metric.snapshot, (pairs) =>
+ *     pairs.reduce(
+ *       (total, { metricKey, metricState }) =>
+ *         metricKey.name === "resilience.retries.exhausted" &&
+ *           metricKey.tags.some((tag) => tag.key === "resilience.key" && tag.value === key) &&
+ *           MetricState.isCounterState(metricState)
+ *           ? total + Number(metricState.count)
+ *           : total,
+ *       0
+ *     ))
  * ```
  *
  * @since 0.1.0
