@@ -18,10 +18,14 @@
  *   been delivered (a failed stream, an in-stream error part, a
  *   time-to-first-content or idle timeout); after that a failure is never
  *   retried and ends the stream with an error whose cause is a
- *   `StreamGuard.StreamInterruptedError`. The pipeline covers the stream up to
- *   its first content part: its bulkhead slot and attempt timeout end there,
- *   and the breaker records that head's outcome, so a provider that fails
- *   only after content is not counted as failing.
+ *   `StreamGuard.StreamInterruptedError`. The pipeline runs the stream up to
+ *   its first content part: the attempt timeout ends there (`stream.idleTimeout`
+ *   covers the rest) and the breaker records that head's outcome, so a
+ *   provider that fails only after content is not counted as failing. The
+ *   bulkhead slot is held until the stream ends (read to its end, failed, or
+ *   interrupted / no longer read), since a provider counts an open stream
+ *   against its concurrency limit: with `maxConcurrent: 1` a second stream
+ *   waits (or is refused, with `maxQueue: 0`) while the first is being read.
  * - Errors keep the type `AiError`, so existing code compiles unchanged. A
  *   failure of the resilience layer itself is an `AiError.UnknownError` of
  *   module `"ResilientLanguageModel"` whose `cause` is the tagged error:

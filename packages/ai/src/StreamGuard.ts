@@ -17,6 +17,12 @@
  * and ends the stream with a `StreamInterruptedError` that says how many
  * content parts were delivered and keeps the cause.
  *
+ * The attempt given to `run` ends at the first content part, so an attempt
+ * timeout in `run` covers the stream's head only (`idleTimeout` covers the
+ * rest). A bulkhead slot that the successful attempt took in `run` is held
+ * until the stream ends (completes, fails, or is interrupted or no longer
+ * read): see `Bulkhead.holdSlotsUntil`. A failed attempt frees its slot at once.
+ *
  * It works on decoded and encoded parts alike (`Response.StreamPart` or
  * `Response.StreamPartEncoded`): it reads only `type`, `delta` and `error`.
  * Timeouts use effect's `Clock`, so `TestClock` drives them.

@@ -28,12 +28,22 @@
  * around the attempt: a rejection is transient, so `Retry` backs off and
  * tries again.
  *
+ * **Gotchas**
+ *
+ * - A call frees its slot when its effect ends. An effect that returns a
+ *   stream (or any handle read afterwards) would free it while the stream is
+ *   still being read: run it under `Bulkhead.holdSlotsUntil(scope)` so that,
+ *   once it succeeds, its slot is held until that scope closes.
+ *   `@effect-resilience/ai` does this for streamed responses: a stream holds
+ *   its slot until it ends (completes, fails or is interrupted).
+ *
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Classify from "./Classify.js"
 // internal/bulkhead.ts imports this module (its error and metrics): reach `internal` only inside
 // functions, never at the top level, so that either module may be loaded first.
@@ -348,6 +358,42 @@ export const protect: {
   2,
   <A, E, R>(self: Effect.Effect<A, E, R>, bulkhead: Bulkhead): Effect.Effect<A, E | BulkheadRejectedError, R> =>
     internal.protect(self, bulkhead)
+)
+
+/**
+ * Makes the calls of an effect that pass a bulkhead (`protect` or the
+ * `Resilience` pipeline) keep their slot until `scope` closes, instead of
+ * freeing it when they succeed: for a call whose result is read after it
+ * returns, e.g. the head of a streamed response, whose connection stays open
+ * while the rest of the stream is read. A call that fails or is interrupted
+ * frees its slot at once, as without it; so does any call made after `scope`
+ * closed. Fibers forked by the effect inherit the setting.
+ *
+ * @example
+ * ```ts
+ * import { Bulkhead } from "@effect-resilience/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * declare const bulkhead: Bulkhead.Bulkhead
+ * declare const openStream: Effect.Effect<Stream.Stream<string>>
+ *
+ * // Each stream keeps its slot until it has been read to its end (or failed, or was interrupted).
+ * const chunks = Stream.unwrapScoped(Effect.gen(function*() {
+ *   const scope = yield* Effect.scope
+ *   return yield* openStream.pipe(Bulkhead.protect(bulkhead), Bulkhead.holdSlotsUntil(scope))
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const holdSlotsUntil: {
+  (scope: Scope.Scope): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, scope: Scope.Scope): Effect.Effect<A, E, R>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, scope: Scope.Scope): Effect.Effect<A, E, R> =>
+    internal.holdSlotsUntil(self, scope)
 )
 
 // ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import type { Resilience } from "@effect-resilience/core"
+import { Bulkhead, type Resilience } from "@effect-resilience/core"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -107,7 +107,9 @@ export const guard = <A extends Part, E, R>(
         return Effect.onExit(limited, (exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
       })
 
-    const head = yield* run(attempt)
+    // The successful attempt's bulkhead slot (if `run` has one) is held until the stream ends: the provider
+    // counts an open stream as a request in flight. Its attempt timeout ends here; `idleTimeout` covers the rest.
+    const head = yield* Bulkhead.holdSlotsUntil(run(attempt), outer)
     const leading = Stream.fromIterable(head.leading)
     if (Option.isNone(head.pull)) return leading
     const pull = head.pull.value as Effect.Effect<Chunk.Chunk<A>, Option.Option<E | StreamGuard.StreamTimeoutError>, R>

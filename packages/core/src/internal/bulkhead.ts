@@ -1,6 +1,10 @@
 import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import { dual } from "effect/Function"
+import { globalValue } from "effect/GlobalValue"
+import * as Scope from "effect/Scope"
 // A cycle: the public module defines the error and the metrics, and reaches this module only inside functions;
 // this module reaches them only inside functions too, so either module may be loaded first.
 import * as Bulkhead from "../Bulkhead.js"
@@ -207,6 +211,32 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
 // Protect
 // ---------------------------------------------------------------------------
 
+/** The scope a call that gets a slot keeps it in after it succeeds (`Bulkhead.holdSlotsUntil`); none: no holding. */
+export const heldUntil: FiberRef.FiberRef<Scope.Scope | undefined> = globalValue(
+  "@effect-resilience/core/Bulkhead/heldUntil",
+  () => FiberRef.unsafeMake<Scope.Scope | undefined>(undefined)
+)
+
+/** `Bulkhead.holdSlotsUntil`. */
+export const holdSlotsUntil: {
+  (scope: Scope.Scope): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, scope: Scope.Scope): Effect.Effect<A, E, R>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, scope: Scope.Scope): Effect.Effect<A, E, R> =>
+    Effect.locally(self, heldUntil, scope)
+)
+
+/** Ends a running call that holds its slot in `scope` once it succeeds: a failed call frees it at once. */
+const holdingIn = (b: BulkheadImpl, scope: Scope.Scope) => ({
+  onSuccess: (value: unknown) =>
+    Effect.as(
+      Scope.addFinalizer(scope, Effect.sync(() => b.leaveRunning())),
+      value
+    ),
+  onFailure: b.onRunExit.onFailure
+})
+
 /** `Bulkhead.protect`: runs an effect in a slot, waiting in the queue or failing fast when full. */
 export const protect = <A, E, R>(
   self: Effect.Effect<A, E, R>,
@@ -240,7 +270,8 @@ export const step = <A, E, R>(
 ) =>
 (fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<A, E | Bulkhead.BulkheadRejectedError, R> => {
   const b = bulkhead as BulkheadImpl
-  const onRunExit = b.onRunExit as {
+  const holdIn = fiber.getFiberRef(heldUntil)
+  const onRunExit = (holdIn === undefined ? b.onRunExit : holdingIn(b, holdIn)) as {
     readonly onSuccess: (value: A) => Effect.Effect<A>
     readonly onFailure: (cause: Cause.Cause<E>) => Effect.Effect<never, E>
   }
