@@ -45,6 +45,11 @@
  * - Spans: the `LanguageModel.*` span gets `gen_ai.system`,
  *   `gen_ai.request.model` (from `key`, `"openai/gpt-4o"`) and
  *   `resilience.key`; the pipeline's own spans and events carry the key.
+ * - Secrets: the clients' errors hold the request headers, API key
+ *   included. They are redacted as they leave the inner model, and the inner
+ *   model runs under a tracer that wraps the current one and redacts what its
+ *   own spans record (attributes, events, links, the failure they end with),
+ *   so no exported span holds the key.
  *
  * @since 0.1.0
  */

@@ -9,10 +9,16 @@
  * headers replaced by `"<redacted>"`, and every string in it (`body`, `description`, a cause's message) has the
  * values of those headers replaced. Everything else is kept, same classes, same fields, same references where
  * nothing had to change. It is total: it never throws, and an error without credentials comes back as it is.
+ *
+ * `redactingTracer` applies the same to what the spans of an inner model record (its own
+ * `LanguageModel.*` span records its failure, request headers included, before the layer sees the error).
  */
 import * as AiError from "@effect/ai/AiError"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
+import * as Tracer from "effect/Tracer"
 
 /** What a credential is replaced with, as `@effect/platform` writes it. */
 export const placeholder = "<redacted>"
@@ -175,4 +181,106 @@ export const redactUnknown = (u: unknown): unknown => {
 export const redact = <E extends AiError.AiError>(error: E): E => {
   const redacted = redactUnknown(error)
   return AiError.isAiError(redacted) && Predicate.isTagged(redacted, error._tag) ? redacted as E : error
+}
+
+// ---------------------------------------------------------------------------
+// Spans
+// ---------------------------------------------------------------------------
+
+/** The credentials `known`, longest first (so that `Bearer sk-...` goes before `sk-...`). */
+const ordered = (known: ReadonlySet<string>): ReadonlyArray<string> =>
+  Array.from(known).sort((a, b) => b.length - a.length)
+
+/** Adds to `known` the credentials held by `u`, then gives `u` back without any credential of `known`. */
+const redactKnown = (u: unknown, known: Set<string>): unknown => {
+  if (typeof u === "string") return known.size === 0 ? u : scrubString(u, ordered(known))
+  if (!isObject(u)) return u
+  try {
+    collect(u, known, new Set(), 0)
+    return scrub(u, ordered(known), new Map(), 0)
+  } catch {
+    return u
+  }
+}
+
+const redactRecord = (
+  record: Readonly<Record<string, unknown>>,
+  known: Set<string>
+): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(record)) out[key] = redactKnown(value, known)
+  return out
+}
+
+/** A cause without credentials: every failure and defect in it redacted, with the credentials of all of them. */
+const redactCause = (cause: Cause.Cause<unknown>, known: Set<string>): Cause.Cause<unknown> => {
+  for (const error of Cause.failures(cause)) collect(error, known, new Set(), 0)
+  for (const defect of Cause.defects(cause)) collect(defect, known, new Set(), 0)
+  if (known.size === 0) return cause
+  return Cause.match(cause, {
+    onEmpty: Cause.empty,
+    onFail: (error) => Cause.fail(redactKnown(error, known)),
+    onDie: (defect) => Cause.die(redactKnown(defect, known)),
+    onInterrupt: Cause.interrupt,
+    onSequential: Cause.sequential,
+    onParallel: Cause.parallel
+  })
+}
+
+/**
+ * Takes the credentials out of what `span` is given from now on: attribute values, events, links, and the exit it
+ * ends with (which an exporter turns into an exception event and a status message). The span keeps its class.
+ */
+const redactSpan = (span: Tracer.Span, known: Set<string>): Tracer.Span => {
+  const { addLinks, attribute, end, event } = span
+  span.attribute = (key, value) => attribute.call(span, key, redactKnown(value, known))
+  span.event = (name, startTime, attributes) =>
+    event.call(
+      span,
+      redactKnown(name, known) as string,
+      startTime,
+      attributes === undefined ? undefined : redactRecord(attributes, known)
+    )
+  span.addLinks = (links) => addLinks.call(span, links.map((link) => redactLink(link, known)))
+  span.end = (endTime, exit) =>
+    end.call(span, endTime, Exit.isFailure(exit) ? Exit.failCause(redactCause(exit.cause, known)) : exit)
+  return span
+}
+
+const redactLink = (link: Tracer.SpanLink, known: Set<string>): Tracer.SpanLink => ({
+  ...link,
+  attributes: redactRecord(link.attributes, known)
+})
+
+/**
+ * A tracer that makes its spans with `underlying` and takes the credentials out of everything they record: the
+ * sensitive headers of any object given to them, and the values of those headers (`known`, shared and grown by
+ * every credential seen) in any string. For the inner model's call, whose own spans see its errors before the
+ * layer redacts them.
+ */
+export const redactingTracer = (underlying: Tracer.Tracer, known: Set<string>): Tracer.Tracer =>
+  Tracer.make({
+    span: (name, parent, context, links, startTime, kind, options) =>
+      redactSpan(
+        underlying.span(
+          name,
+          parent,
+          context,
+          links.map((link) => redactLink(link, known)),
+          startTime,
+          kind,
+          options
+        ),
+        known
+      ),
+    context: (f, fiber) => underlying.context(f, fiber)
+  })
+
+/** Adds to `known` the credentials held by `u` (an error the inner model failed with). */
+export const learnSecrets = (u: unknown, known: Set<string>): void => {
+  try {
+    collect(u, known, new Set(), 0)
+  } catch {
+    // Nothing learnt.
+  }
 }

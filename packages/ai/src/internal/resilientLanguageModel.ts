@@ -17,7 +17,7 @@ import type { Span } from "effect/Tracer"
 import * as AiClassify from "../AiClassify.js"
 import type * as ResilientLanguageModel from "../ResilientLanguageModel.js"
 import * as StreamGuard from "../StreamGuard.js"
-import { redact } from "./redact.js"
+import { learnSecrets, redact, redactingTracer } from "./redact.js"
 
 const moduleName = "ResilientLanguageModel"
 
@@ -208,9 +208,31 @@ export const innerGenerate = (
       objectName: format.objectName
     })
     : (inner.generateText as any)(request(providerOptions, toolkit))
-  // Redacted before the pipeline sees them, so that its spans and events never hold a credential.
-  return Effect.mapError(call, redact)
+  // Redacted before the pipeline sees them, so that its spans and events never hold a credential; and the inner
+  // model's own spans, which record its failure first, are made by a tracer that redacts what they record.
+  const known = secretsOf(inner)
+  return Effect.tracerWith((tracer) =>
+    Effect.mapError(Effect.withTracer(call, redactingTracer(tracer, known)), (error) => {
+      learnSecrets(error, known)
+      return redact(error)
+    })
+  )
 }
+
+/**
+ * The credentials seen in the errors of an inner model (the values of their sensitive request headers), kept
+ * while the model lives: its spans' strings are scrubbed of them even before a failure shows them again.
+ */
+const secretsOf = (inner: LanguageModel.Service): Set<string> => {
+  let known = secrets.get(inner)
+  if (known === undefined) {
+    known = new Set()
+    secrets.set(inner, known)
+  }
+  return known
+}
+
+const secrets = new WeakMap<LanguageModel.Service, Set<string>>()
 
 /** Names the provider, model and key of a call on its `LanguageModel.*` span. */
 export const annotateCall = (span: Span, key: string, system: string, model: string | undefined): void => {
@@ -234,14 +256,27 @@ export const innerStream = (
   inner: LanguageModel.Service,
   providerOptions: LanguageModel.ProviderOptions,
   toolkit: Toolkit.WithHandler<any> | undefined
-): Stream.Stream<Response.StreamPart<any>, AiError.AiError> =>
-  Stream.mapError(
-    (inner.streamText as any)(request(providerOptions, toolkit)) as Stream.Stream<
-      Response.StreamPart<any>,
-      AiError.AiError
-    >,
-    redact
-  )
+): Stream.Stream<Response.StreamPart<any>, AiError.AiError> => {
+  const known = secretsOf(inner)
+  const parts = (inner.streamText as any)(request(providerOptions, toolkit)) as Stream.Stream<
+    Response.StreamPart<any>,
+    AiError.AiError
+  >
+  // The inner model's `LanguageModel.streamText` span is made when the stream is first pulled, and ends with the
+  // stream's failure (a broken connection's error holds the request headers): every pull runs under a tracer that
+  // redacts what its spans record.
+  const redacted = Stream.unwrapScoped(Effect.tracerWith((tracer) => {
+    const redacting = redactingTracer(tracer, known)
+    return Effect.map(
+      Effect.withTracer(Stream.toPull(parts), redacting),
+      (pull) => Stream.repeatEffectChunkOption(Effect.withTracer(pull, redacting))
+    )
+  }))
+  return Stream.mapError(redacted, (error) => {
+    learnSecrets(error, known)
+    return redact(error)
+  })
+}
 
 /** Encodes a response's parts, as a provider function returns them. */
 export const encodeParts = (
