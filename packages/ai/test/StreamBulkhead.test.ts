@@ -9,6 +9,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import * as FailoverLanguageModel from "../src/FailoverLanguageModel.js"
 import * as ResilientLanguageModel from "../src/ResilientLanguageModel.js"
 import { config, delta, drain, finish, scripted, textEnd, textStart, transport } from "./scripted.js"
 
@@ -89,5 +90,30 @@ describe("ResilientLanguageModel.streamText holds its bulkhead slot until the st
       assert.strictEqual(firstTwo.length, 2)
       assert.isTrue((yield* drain(model.streamText({ prompt: "four" }), []))._tag === "Right")
       assert.deepStrictEqual(calls, [0, 1000, 1000])
+    }))
+
+  it.scoped("through a failover: a stream holds its step's slot, so the next stream goes to the next step", () =>
+    Effect.gen(function*() {
+      const primary = yield* scripted({ stream: [slowAfterContent(Stream.make(textEnd, finish)), quick] })
+      const secondary = yield* scripted({ stream: [quick] })
+      const model = yield* FailoverLanguageModel.make({
+        name: "chat",
+        steps: [
+          {
+            key,
+            model: primary.service,
+            resilience: config({ retry: false, bulkhead: { maxConcurrent: 1, maxQueue: 0 } })
+          },
+          { key: "anthropic/claude-sonnet-4", model: secondary.service, resilience: config({ retry: false }) }
+        ]
+      })
+      const fiber = yield* Effect.fork(drain(model.streamText({ prompt: "one" }), []))
+      yield* TestClock.adjust("1 second")
+      assert.isTrue((yield* drain(model.streamText({ prompt: "two" }), []))._tag === "Right")
+      assert.deepStrictEqual([primary.calls, secondary.calls], [[0], [1000]])
+      yield* TestClock.adjust("9 seconds")
+      assert.isTrue((yield* Fiber.join(fiber))._tag === "Right")
+      assert.isTrue((yield* drain(model.streamText({ prompt: "three" }), []))._tag === "Right")
+      assert.deepStrictEqual([primary.calls, secondary.calls], [[0, 10_000], [1000]])
     }))
 })
