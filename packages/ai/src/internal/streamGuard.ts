@@ -73,6 +73,9 @@ export const guard = <A extends Part, E, R>(
 
   return Stream.unwrapScoped(Effect.gen(function*() {
     const outer = yield* Effect.scope
+    // Where the successful attempt keeps its bulkhead slot (if `run` has one) until the stream ends: forked before
+    // any attempt's scope, so that it closes after them, once the connection is closed.
+    const slot = yield* Scope.fork(outer, ExecutionStrategy.sequential)
 
     // One attempt: open the stream in a scope of its own and read it until its first content part. A failed
     // attempt closes its scope (its connection) at once; a successful one lives as long as the caller's stream.
@@ -107,9 +110,9 @@ export const guard = <A extends Part, E, R>(
         return Effect.onExit(limited, (exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
       })
 
-    // The successful attempt's bulkhead slot (if `run` has one) is held until the stream ends: the provider
-    // counts an open stream as a request in flight. Its attempt timeout ends here; `idleTimeout` covers the rest.
-    const head = yield* Bulkhead.holdSlotsUntil(run(attempt), outer)
+    // The successful attempt's bulkhead slot is held until the stream ends: the provider counts an open stream as
+    // a request in flight. Its attempt timeout ends here; `idleTimeout` covers the rest.
+    const head = yield* Bulkhead.holdSlotsUntil(run(attempt), slot)
     const leading = Stream.fromIterable(head.leading)
     if (Option.isNone(head.pull)) return leading
     const pull = head.pull.value as Effect.Effect<Chunk.Chunk<A>, Option.Option<E | StreamGuard.StreamTimeoutError>, R>
