@@ -44,7 +44,11 @@
  * trouble, while it is large enough that a garbage-collection pause does not
  * flip the store; it is also the most a stalled Redis adds to one call before
  * the store stops asking it. The timeout runs on the wall clock, not on
- * `Clock`: it bounds a real socket wait.
+ * `Clock`: it bounds a real socket wait. A stall of the event loop (a long
+ * synchronous task, a GC pause) is not a timeout: Node runs expired timers
+ * before it reads the sockets, so when an operation's timer fires the store
+ * first lets the loop read what has arrived, and counts a timeout only if the
+ * answer is still missing after that turn.
  *
  * @since 0.1.0
  */
@@ -89,8 +93,11 @@ export interface ConnectionOptions {
 /**
  * The store's options. Give an ioredis `client` to share one connection (the
  * store then neither connects nor closes it; create it with
- * `enableOfflineQueue: false` so that commands fail fast when disconnected),
- * or connection options for a connection the store owns.
+ * `enableOfflineQueue: false` so that commands fail fast when disconnected,
+ * and without ioredis's `commandTimeout`: the store bounds each operation
+ * itself, reading replies that arrived during a stall of the event loop,
+ * which ioredis's timer does not), or connection options for a connection
+ * the store owns.
  *
  * @example
  * ```ts
@@ -315,7 +322,7 @@ export const layerRateLimiterStore = (
   const timeoutMillis = Duration.toMillis(
     Duration.decode(options.operationTimeout ?? internal.defaults.operationTimeout)
   )
-  const { options: redisOptions, url } = internal.clientOptions(options, timeoutMillis)
+  const { options: redisOptions, url } = internal.clientOptions(options)
   const withUrl = url === undefined ? {} : internal.urlOptions(url)
   return Layer.scoped(
     ExperimentalRateLimiter.RateLimiterStore,
@@ -323,6 +330,7 @@ export const layerRateLimiterStore = (
       RateLimiterRedis.make(
         {
           ...redisOptions,
+          commandTimeout: Math.max(1, Math.ceil(timeoutMillis)),
           ...withUrl,
           ...options.redisOptions,
           // The limiter's first calls would otherwise fail while the connection is still being made.

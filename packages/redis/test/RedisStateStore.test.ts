@@ -363,6 +363,38 @@ describe.skipIf(!available)("RedisStateStore", () => {
       expect(yield* Queue.takeAll(events)).toHaveLength(0)
     }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
 
+  it.effect("stays on Redis through an event-loop stall while operations are in flight to a healthy server", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      const events = yield* ResilienceEvent.subscribe
+      // The default 10 ms timeout, which a stall of the event loop outlasts.
+      const store = yield* RedisStateStore.make({ url: server.url, prefix: p })
+      const settings = { ...consecutive, trip: { _tag: "Consecutive", threshold: 5 } } as const
+      const inFlight = yield* Effect.forEach(
+        ["a", "b", "c", "d"],
+        (key) => Effect.fork(store.breaker.record(key, 0, settings, "Failure", false))
+      )
+      // Every operation has been sent (each fiber waits for its reply) before the loop stalls.
+      while (true) {
+        const statuses = yield* Effect.forEach(inFlight, (fiber) => fiber.status)
+        if (statuses.every((status) => status._tag === "Suspended")) break
+        yield* Effect.yieldNow()
+      }
+      // The loop is blocked for longer than the operation timeout (a long synchronous task, a GC pause):
+      // the replies arrive in the socket meanwhile, and the timers expire before they are read.
+      yield* Effect.sync(() => {
+        const until = performance.now() + 50
+        while (performance.now() < until) {
+          // busy: nothing else runs
+        }
+      })
+      yield* Effect.forEach(inFlight, Fiber.join)
+      expect(Array.from(yield* Queue.takeAll(events), (e) => e._tag)).toEqual([])
+      // Still on Redis: what was recorded is there, and the next operation reads it.
+      expect(yield* store.breaker.state("a")).toEqual({ _tag: "Closed" })
+      expect(yield* Effect.promise(() => server.command(`HGET ${p}{a}:breaker cf`))).toBe("$1")
+    }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
+
   it.live("fails open when an operation exceeds the timeout, once, and recovers when Redis answers again", () =>
     Effect.gen(function*() {
       const store = yield* RedisStateStore.make({

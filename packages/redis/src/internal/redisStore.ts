@@ -34,6 +34,18 @@ class StoreFailure {
  */
 const timeoutsToDegrade = 3
 
+/**
+ * Runs `f` after the event loop's next I/O phase (`setImmediate` runs in the check phase, which follows
+ * the poll phase); a timer is the fallback where there is no `setImmediate`.
+ */
+const afterIo = (f: () => void): void => {
+  if (typeof globalThis.setImmediate === "function") globalThis.setImmediate(f)
+  else setTimeout(f, 0)
+}
+
+/** ioredis's own `commandTimeout` (on a client given to the store) rejects with this message. */
+const isCommandTimeout = (error: unknown): boolean => error instanceof Error && error.message === "Command timed out"
+
 const describe = (error: unknown): string =>
   redact(error instanceof Error ? error.message : String(error)).slice(0, 200)
 
@@ -43,8 +55,7 @@ const connectTimeoutMillis = (options: RedisStateStore.ConnectionOptions): numbe
 
 /** ioredis options for a client we make ourselves: fail fast when disconnected, reconnect quickly. */
 export const clientOptions = (
-  options: RedisStateStore.ConnectionOptions,
-  operationTimeoutMillis: number
+  options: RedisStateStore.ConnectionOptions
 ): { readonly url: string | undefined; readonly options: RedisOptions } => ({
   url: options.url,
   options: {
@@ -56,7 +67,6 @@ export const clientOptions = (
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: connectTimeoutMillis(options),
-    commandTimeout: Math.max(1, Math.ceil(operationTimeoutMillis)),
     // Reconnect in the background every 50 ms at first, then at most every 500 ms.
     retryStrategy: (times: number) => Math.min(times * 50, 500),
     ...options.redisOptions
@@ -108,8 +118,8 @@ export const connectionOf = (client: Redis): RedisOptions => {
 }
 
 /** Makes an ioredis client from the options; the caller owns it. */
-export const makeClient = (options: RedisStateStore.ConnectionOptions, operationTimeoutMillis: number): Redis => {
-  const { options: redisOptions, url } = clientOptions(options, operationTimeoutMillis)
+export const makeClient = (options: RedisStateStore.ConnectionOptions): Redis => {
+  const { options: redisOptions, url } = clientOptions(options)
   return url === undefined ? new Redis(redisOptions) : new Redis(url, redisOptions)
 }
 
@@ -223,7 +233,7 @@ export const make = (
     const local = yield* StateStore.makeMemory({ maxKeys: options.maxLocalKeys })
 
     const owned = options.client === undefined
-    const client = options.client ?? makeClient(options, timeoutMillis)
+    const client = options.client ?? makeClient(options)
     if (owned) {
       // Without a listener, ioredis reports every failed reconnection on stderr; the store reports
       // an outage once, as an event, and a failing command is what tells it.
@@ -243,8 +253,14 @@ export const make = (
         let settled = false
         const timer = setTimeout(() => {
           if (settled) return
-          settled = true
-          resume(Effect.fail(new StoreFailure(`no answer within ${millis} ms`, true)))
+          // Node runs expired timers before it reads the sockets: after a stall of the event loop (a long
+          // synchronous task, a GC pause) a reply that arrived in time is still unread here. One turn of
+          // the loop's I/O phase reads it; only an answer still missing after that is a timeout.
+          afterIo(() => {
+            if (settled) return
+            settled = true
+            resume(Effect.fail(new StoreFailure(`no answer within ${millis} ms`, true)))
+          })
         }, millis)
         const settle = (result: Effect.Effect<A, StoreFailure>) => {
           if (settled) return
@@ -266,7 +282,7 @@ export const make = (
               settle(Effect.fail(new StoreFailure(describe(error))))
             }
           },
-          (error: unknown) => settle(Effect.fail(new StoreFailure(describe(error))))
+          (error: unknown) => settle(Effect.fail(new StoreFailure(describe(error), isCommandTimeout(error))))
         )
       })
 
