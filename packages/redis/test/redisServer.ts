@@ -69,6 +69,12 @@ export interface RedisServer {
   readonly url: string
   readonly start: () => Promise<void>
   readonly stop: () => Promise<void>
+  /**
+   * Freezes the server (SIGSTOP): connections stay open, commands wait unanswered in their sockets until
+   * `thaw` (SIGCONT), then run in order. A Redis that hangs, with no timer in the test.
+   */
+  readonly freeze: () => void
+  readonly thaw: () => void
   /** Sends one inline command (e.g. `SET k v`) and gives the first line of the answer. */
   readonly command: (line: string) => Promise<string>
 }
@@ -95,7 +101,15 @@ export const startServer = async (): Promise<RedisServer> => {
     await exited
   }
   await start()
-  return { port, url: `redis://127.0.0.1:${port}`, start, stop, command: (line) => command(port, line) }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    stop,
+    freeze: () => child?.kill("SIGSTOP"),
+    thaw: () => child?.kill("SIGCONT"),
+    command: (line) => command(port, line)
+  }
 }
 
 /** Whether `spawnSync` can run the binary (a broken install counts as absent). */
