@@ -6,7 +6,7 @@ import {
   ResilienceEvent,
   StateStore
 } from "@effect-resilience/core"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -78,6 +78,26 @@ const eventually = (check: () => boolean, what: string) =>
       await new Promise((resolve) => setImmediate(resolve))
     }
   })
+
+/**
+ * Collects what is written to stderr or through `console.error` / `console.warn` for the life of the scope
+ * (ioredis prints "[ioredis] Unhandled error event" with `console.error`).
+ */
+const capturePrinted = Effect.acquireRelease(
+  Effect.sync(() => {
+    const printed: Array<string> = []
+    const spies = [
+      vi.spyOn(console, "error").mockImplementation((...args) => void printed.push(args.map(String).join(" "))),
+      vi.spyOn(console, "warn").mockImplementation((...args) => void printed.push(args.map(String).join(" "))),
+      vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+        printed.push(String(chunk))
+        return true
+      })
+    ]
+    return { printed, spies }
+  }),
+  ({ spies }) => Effect.sync(() => spies.forEach((spy) => spy.mockRestore()))
+).pipe(Effect.map(({ printed }) => printed))
 
 /** Lets real I/O run (a reply crossing the socket) before the next check. */
 const ioTurn = Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
@@ -715,6 +735,52 @@ describe.skipIf(!available)("RedisStateStore", () => {
       expect(keys.length).toBeGreaterThan(0)
       expect(keys.every((k) => k.startsWith(`${p}ratelimiter:{`))).toBe(true)
     }).pipe(Effect.scoped))
+
+  it.effect("the rate-limiter store prints nothing while Redis is down, and says when it is lost and back", () =>
+    Effect.gen(function*() {
+      const p = prefix()
+      // A server of this test's own, stopped: a closed loopback port where Redis will come back.
+      const own = yield* Effect.acquireRelease(Effect.promise(startServer), (s) => Effect.promise(s.stop))
+      yield* Effect.promise(own.stop)
+      const printed = yield* capturePrinted
+      const events = yield* ResilienceEvent.subscribe
+      const context = yield* Layer.build(
+        RedisStateStore.layerRateLimiterStore({ url: own.url, prefix: p, operationTimeout: "1 second" })
+      )
+      const limiter = yield* RateLimiter.make({ key: "openai", requestsPerMinute: 600, onExceeded: "fail" }).pipe(
+        Effect.provide(context)
+      )
+      // Calls are answered from local buckets while Redis is down (and the client keeps reconnecting).
+      for (let i = 0; i < 3; i++) expect(yield* RateLimiter.protect(Effect.succeed("ok"), limiter)).toBe("ok")
+      const down = Array.from(yield* Queue.takeAll(events))
+      expect(down.map((e) => e._tag === "StoreDegraded" ? `${e._tag} ${e.store}` : e._tag)).toEqual([
+        "StoreDegraded redis-ratelimiter"
+      ])
+      expect(down[0]._tag === "StoreDegraded" && down[0].reason).toMatch(/ECONNREFUSED/)
+
+      // Redis is back: once the client has reconnected, the next call uses it and says so.
+      yield* Effect.promise(own.start)
+      const admin = yield* Effect.acquireRelease(
+        Effect.promise(async () => {
+          const client = new Redis(own.port, "127.0.0.1", { lazyConnect: true })
+          await client.connect()
+          return client
+        }),
+        (client) => Effect.promise(() => client.quit())
+      )
+      const clients = Effect.map(Effect.promise(() => admin.client("LIST")), (list) => String(list).trim().split("\n"))
+      while ((yield* clients).length < 2) yield* ioTurn
+      // Connected; ready once its ready check is answered.
+      while ((yield* Queue.size(events)) === 0) {
+        expect(yield* RateLimiter.protect(Effect.succeed("ok"), limiter)).toBe("ok")
+        yield* ioTurn
+      }
+      const back = Array.from(yield* Queue.takeAll(events), (e) => e._tag === "StoreRecovered" ? e.store : e._tag)
+      expect(back).toEqual(["redis-ratelimiter"])
+      expect((yield* Effect.promise(() => admin.keys(`${p}*`))).length).toBeGreaterThan(0)
+      // Nothing reached stderr or the console's error channel while Redis was down, ioredis's noise included.
+      expect(printed).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
 
   it.effect("starts degraded, without failing, when Redis cannot be reached", () =>
     Effect.gen(function*() {
