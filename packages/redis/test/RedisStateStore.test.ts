@@ -6,10 +6,12 @@ import {
   ResilienceEvent,
   StateStore
 } from "@effect-resilience/core"
+import * as ExperimentalRateLimiter from "@effect/experimental/RateLimiter"
 import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -465,6 +467,34 @@ describe.skipIf(!available)("RedisStateStore", () => {
       expect(yield* Effect.promise(() => server.command(`HGET ${p}{a}:breaker cf`))).toBe("$1")
     }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
 
+  it.effect("the rate-limiter store answers through an event-loop stall too", () =>
+    Effect.gen(function*() {
+      const events = yield* ResilienceEvent.subscribe
+      // The default 10 ms timeout.
+      const store = yield* Effect.flatMap(
+        Layer.build(RedisStateStore.layerRateLimiterStore({ url: server.url, prefix: prefix() })),
+        (context) => Effect.succeed(Context.get(context, ExperimentalRateLimiter.RateLimiterStore))
+      )
+      const inFlight = yield* Effect.forEach(["a", "b", "c", "d"], (key) =>
+        Effect.fork(Effect.either(
+          store.tokenBucket({ key, tokens: 1, limit: 10, refillRate: Duration.seconds(1), allowOverflow: false })
+        )))
+      while (true) {
+        const statuses = yield* Effect.forEach(inFlight, (fiber) => fiber.status)
+        if (statuses.every((status) => status._tag === "Suspended")) break
+        yield* Effect.yieldNow()
+      }
+      yield* Effect.sync(() => {
+        const until = performance.now() + 50
+        while (performance.now() < until) {
+          // busy: nothing else runs
+        }
+      })
+      // Every bucket answered from Redis (a failed operation would make core's limiter use a local bucket).
+      expect(yield* Effect.forEach(inFlight, Fiber.join)).toEqual([9, 9, 9, 9].map(Either.right))
+      expect(Array.from(yield* Queue.takeAll(events), (e) => e._tag)).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
+
   it.effect("fails open when operations time out, degrades after three in a row, and recovers when Redis answers", () =>
     Effect.gen(function*() {
       const store = yield* RedisStateStore.make({
@@ -791,6 +821,6 @@ describe.skipIf(!available)("RedisStateStore", () => {
       expect(admitted.admission).toEqual({ _tag: "Admitted", probe: false })
       const all = Array.from(yield* Queue.takeAll(events))
       expect(all.map((e) => e._tag)).toEqual(["StoreDegraded"])
-      expect(all[0]._tag === "StoreDegraded" && all[0].reason.length).toBeGreaterThan(0)
+      expect(all[0]._tag === "StoreDegraded" && all[0].reason).toMatch(/ECONNREFUSED/)
     }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
 })

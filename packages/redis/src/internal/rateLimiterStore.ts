@@ -21,7 +21,7 @@ export const make = (
   Effect.gen(function*() {
     const prefix = options.prefix ?? defaultPrefix
     const timeoutMillis = Duration.toMillis(Duration.decode(options.operationTimeout ?? defaults.operationTimeout))
-    const { client, connected, reason } = yield* ownedClient(options)
+    const { client, connected, reason } = yield* ownedClient(options, [Scripts.fixedWindow, Scripts.tokenBucket])
 
     // Core's `RateLimiter` answers from local buckets whenever an operation fails, and logs it; this store
     // says in the event stream when Redis is lost and when it is back, as the state store does: a lost

@@ -161,7 +161,10 @@ export const call = <A>(
  * stderr ("[ioredis] Unhandled error event"), while the store reports an outage once, as an event, with the
  * connection's own last error as the reason (a command refused while disconnected says only that).
  */
-export const ownedClient = (options: RedisStateStore.ConnectionOptions) =>
+export const ownedClient = (
+  options: RedisStateStore.ConnectionOptions,
+  scripts: ReadonlyArray<Scripts.Script> = []
+) =>
   Effect.gen(function*() {
     const client = makeClient(options)
     let lastError: string | undefined
@@ -170,6 +173,9 @@ export const ownedClient = (options: RedisStateStore.ConnectionOptions) =>
     })
     client.on("ready", () => {
       lastError = undefined
+      // Sent ahead of any operation on this connection (Redis answers in order), so that no operation
+      // meets NOSCRIPT (and needs a second round trip) on a fresh or restarted server.
+      for (const script of scripts) client.script("LOAD", script.lua).catch(() => {})
     })
     yield* Effect.addFinalizer(() =>
       Effect.promise(() => client.quit().then(() => undefined, () => client.disconnect()))
