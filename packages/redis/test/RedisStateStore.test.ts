@@ -798,13 +798,13 @@ describe.skipIf(!available)("RedisStateStore", () => {
         }),
         (client) => Effect.promise(() => client.quit())
       )
-      const clients = Effect.map(Effect.promise(() => admin.client("LIST")), (list) => String(list).trim().split("\n"))
-      while ((yield* clients).length < 2) yield* ioTurn
-      // Connected; ready once its ready check is answered.
-      while ((yield* Queue.size(events)) === 0) {
-        expect(yield* RateLimiter.protect(Effect.succeed("ok"), limiter)).toBe("ok")
-        yield* ioTurn
-      }
+      // The store's client is back once it has loaded its scripts (the first thing it does when ready).
+      const ready = Effect.map(
+        Effect.promise(() => admin.client("LIST")),
+        (list) => String(list).includes("cmd=script")
+      )
+      while (!(yield* ready)) yield* ioTurn
+      expect(yield* RateLimiter.protect(Effect.succeed("ok"), limiter)).toBe("ok")
       const back = Array.from(yield* Queue.takeAll(events), (e) => e._tag === "StoreRecovered" ? e.store : e._tag)
       expect(back).toEqual(["redis-ratelimiter"])
       expect((yield* Effect.promise(() => admin.keys(`${p}*`))).length).toBeGreaterThan(0)
