@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
+import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import { Backoff, SeededRandom } from "../src/index.js"
 
@@ -209,5 +210,113 @@ describe("jitter laws", () => {
         expect(delay).toBeLessThanOrEqual(Math.min(100_000, 3 * previous))
         previous = delay
       }
+    }))
+})
+
+// The bounds above would hold for a jitter that returned the delay unchanged. These pin each law's spread: every
+// delay is the law applied to the seeded draw `r` (so a jitter that ignores `r` fails), and over many draws the
+// delays cover the law's whole range uniformly (so a jitter that narrows or shifts the range fails).
+describe("jitter spread", () => {
+  const seed = "jitter-spread"
+  const count = 2_000
+  /** The seeded draws in [0, 1) that a schedule under the same seed would see, one per delay. */
+  const draws = (n: number) => Effect.replicateEffect(Random.next, n).pipe(SeededRandom.withSeed(seed))
+  const delaysOf = (schedule: Schedule.Schedule<unknown>, n: number) =>
+    millis(Backoff.delays(schedule, n)).pipe(SeededRandom.withSeed(seed))
+
+  /** Positions of `values` in `[lo, hi]`, from 0 to 1: uniform for a law that spreads over its whole range. */
+  const positions = (values: ReadonlyArray<number>, lo: (n: number) => number, hi: (n: number) => number) =>
+    values.map((v, n) => (v - lo(n)) / (hi(n) - lo(n)))
+
+  /**
+   * Uniform on [0, 1]: mean 1/2, standard deviation 1/√12 ≈ 0.289, reaching both ends, and the largest gap
+   * between the empirical and the uniform distribution (Kolmogorov–Smirnov) below 0.05 (for 2,000 draws the
+   * 1 % critical value is 0.036). The seed is fixed, so this never flickers.
+   */
+  const expectUniform = (us: ReadonlyArray<number>) => {
+    const mean = us.reduce((a, b) => a + b, 0) / us.length
+    const sd = Math.sqrt(us.reduce((a, u) => a + (u - mean) ** 2, 0) / us.length)
+    const sorted = [...us].sort((a, b) => a - b)
+    const ks = Math.max(
+      ...sorted.map((u, i) => Math.max(Math.abs(u - i / us.length), Math.abs(u - (i + 1) / us.length)))
+    )
+    expect(mean).toBeGreaterThan(0.47)
+    expect(mean).toBeLessThan(0.53)
+    expect(sd).toBeGreaterThan(0.27)
+    expect(sd).toBeLessThan(0.31)
+    expect(sorted[0]).toBeLessThan(0.01)
+    expect(sorted[sorted.length - 1]).toBeGreaterThan(0.99)
+    expect(ks).toBeLessThan(0.05)
+  }
+
+  /** A delay that stays `d` every time, so that one law is sampled `count` times at one point. */
+  const steady = (d: number) => Backoff.exponential({ base: d, max: d })
+
+  it.effect("full jitter: each delay is r·d, spread uniformly over [0, d]", () =>
+    Effect.gen(function*() {
+      const rs = yield* draws(12)
+      const exact = yield* delaysOf(Backoff.jittered(Backoff.exponential({ base: 100, max: 10_000 }), Backoff.full), 12)
+      envelope(100, 2, 10_000, 12).forEach((d, n) => expect(exact[n]).toBeCloseTo(rs[n] * d, 6))
+      const delays = yield* delaysOf(Backoff.jittered(steady(1_000), Backoff.full), count)
+      expectUniform(positions(delays, () => 0, () => 1_000))
+    }))
+
+  it.effect("equal jitter: each delay is d/2 + r·d/2, spread uniformly over [d/2, d]", () =>
+    Effect.gen(function*() {
+      const rs = yield* draws(12)
+      const exact = yield* delaysOf(
+        Backoff.jittered(Backoff.exponential({ base: 100, max: 10_000 }), Backoff.equal),
+        12
+      )
+      envelope(100, 2, 10_000, 12).forEach((d, n) => expect(exact[n]).toBeCloseTo(d / 2 + rs[n] * (d / 2), 6))
+      const delays = yield* delaysOf(Backoff.jittered(steady(1_000), Backoff.equal), count)
+      expectUniform(positions(delays, () => 500, () => 1_000))
+    }))
+
+  it.effect("proportional jitter: each delay is d·(1 + ratio·(2r − 1)), spread uniformly over d ± ratio", () =>
+    Effect.gen(function*() {
+      const rs = yield* draws(12)
+      const exact = yield* delaysOf(
+        Backoff.jittered(Backoff.exponential({ base: 100, max: 10_000 }), Backoff.proportional(0.25)),
+        12
+      )
+      envelope(100, 2, 10_000, 12).forEach((d, n) => expect(exact[n]).toBeCloseTo(d * (1 + 0.25 * (2 * rs[n] - 1)), 6))
+      const delays = yield* delaysOf(Backoff.jittered(steady(1_000), Backoff.proportional(0.25)), count)
+      expectUniform(positions(delays, () => 750, () => 1_250))
+    }))
+
+  it.effect("additive jitter: each delay is d + r·amount, spread uniformly over [d, d + amount]", () =>
+    Effect.gen(function*() {
+      const rs = yield* draws(12)
+      const exact = yield* delaysOf(
+        Backoff.jittered(Backoff.exponential({ base: 100, max: 10_000 }), Backoff.additive("250 millis")),
+        12
+      )
+      envelope(100, 2, 10_000, 12).forEach((d, n) => expect(exact[n]).toBeCloseTo(d + rs[n] * 250, 6))
+      const delays = yield* delaysOf(Backoff.jittered(steady(1_000), Backoff.additive("250 millis")), count)
+      expectUniform(positions(delays, () => 1_000, () => 1_250))
+    }))
+
+  it.effect("decorrelated jitter: each delay is min(cap, base + r·(3·prev − base)), spread uniformly over that range", () =>
+    Effect.gen(function*() {
+      const rs = yield* draws(count)
+      // A cap far above the walk, so that no delay is clamped and every one is a fresh draw in [base, 3·prev].
+      const delays = yield* delaysOf(Backoff.decorrelated({ base: 100, max: 1e300 }), count)
+      const previous = (n: number) => n === 0 ? 100 : delays[n - 1]
+      // Within a nanosecond, and a few ulps of the schedule's absolute instant (the walk drifts upwards).
+      let instant = 0
+      delays.forEach((delay, n) => {
+        const expected = 100 + rs[n] * (3 * previous(n) - 100)
+        instant += expected
+        expect(Math.abs(delay - expected)).toBeLessThanOrEqual(1e-6 + 1e-12 * instant)
+      })
+      expectUniform(positions(delays, () => 100, (n) => 3 * previous(n)))
+      // With the default-like cap, the walk reaches the cap and stays within [base, cap].
+      const capped = yield* delaysOf(Backoff.decorrelated({ base: 100, max: 5_000 }), 12)
+      let prev = 100
+      capped.forEach((delay, n) => {
+        expect(delay).toBeCloseTo(Math.min(5_000, 100 + rs[n] * (3 * prev - 100)), 5)
+        prev = delay
+      })
     }))
 })

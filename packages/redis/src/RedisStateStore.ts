@@ -44,20 +44,24 @@
  * trouble, while it is large enough that a garbage-collection pause does not
  * flip the store; it is also the most a stalled Redis adds to one call before
  * the store stops asking it. The timeout runs on the wall clock, not on
- * `Clock`: it bounds a real socket wait.
+ * `Clock`: it bounds a real socket wait. A stall of the event loop (a long
+ * synchronous task, a GC pause) is not a timeout: Node runs expired timers
+ * before it reads the sockets, so when an operation's timer fires the store
+ * first lets the loop read what has arrived, and counts a timeout only if the
+ * answer is still missing after that turn.
  *
  * @since 0.1.0
  */
 import { StateStore } from "@effect-resilience/core"
 import * as ExperimentalRateLimiter from "@effect/experimental/RateLimiter"
-import * as RateLimiterRedis from "@effect/experimental/RateLimiter/Redis"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
+import * as rateLimiterStore from "./internal/rateLimiterStore.js"
 import * as internal from "./internal/redisStore.js"
 
 /**
@@ -89,8 +93,11 @@ export interface ConnectionOptions {
 /**
  * The store's options. Give an ioredis `client` to share one connection (the
  * store then neither connects nor closes it; create it with
- * `enableOfflineQueue: false` so that commands fail fast when disconnected),
- * or connection options for a connection the store owns.
+ * `enableOfflineQueue: false` so that commands fail fast when disconnected,
+ * and without ioredis's `commandTimeout`: the store bounds each operation
+ * itself, reading replies that arrived during a stall of the event loop,
+ * which ioredis's timer does not), or connection options for a connection
+ * the store owns.
  *
  * @example
  * ```ts
@@ -217,8 +224,7 @@ export const layerConfig = (
  * Everything the policies keep per provider, on one Redis: the `StateStore`
  * (breakers, retry budgets) and `@effect/experimental`'s `RateLimiterStore`
  * (rate limits, keys under `${prefix}ratelimiter:`). The rate-limiter store
- * needs a connection of its own (`@effect/experimental` makes it): given a
- * `client`, it connects to that client's server and database, as its user
+ * makes a connection of its own: given a `client`, it connects to that client's server and database, as its user
  * (host, port, db, username, password, TLS, sentinels, taken from
  * `client.options`; `redisOptions` applied last); otherwise to `url` or
  * `host`/`port`. Provide it under
@@ -279,16 +285,25 @@ export interface RateLimiterStoreOptions extends ConnectionOptions {
 }
 
 /**
- * Provides `@effect/experimental`'s `RateLimiterStore` on Redis (its own
- * Redis store, with its token-bucket script), so that core's `RateLimiter`
- * made in its scope shares its buckets with every process: together they get
- * the limit, not the limit each.
+ * Provides `@effect/experimental`'s `RateLimiterStore` on Redis, so that
+ * core's `RateLimiter` made in its scope shares its buckets with every
+ * process: together they get the limit, not the limit each. It runs the same
+ * scripts, on the same keys, as `@effect/experimental`'s own Redis store, on a
+ * connection it makes and closes itself.
  *
  * Keys are wrapped in a hash tag (`${prefix}{${key}}` and its `:refill`
- * companion) so that a bucket's two keys live on one Cluster shard. Commands
- * wait in ioredis's queue for at most `operationTimeout` while the connection
- * is being made; when Redis is down, core's limiter falls back to local
- * buckets (and logs it) after at most that long per call.
+ * companion) so that a bucket's two keys live on one Cluster shard. The
+ * connection is made when the layer is built (within `connectTimeout`); when
+ * Redis is down or does not answer within `operationTimeout`, core's limiter
+ * uses local buckets for that call (and logs it). The store reports an outage
+ * as the state store does, in the events stream of the caller: one
+ * `StoreDegraded` (`store: "redis-ratelimiter"`, with the connection's error
+ * as the reason) when the connection is lost or three operations in a row get
+ * no answer, one `StoreRecovered` at the first operation Redis answers again.
+ * The client's own errors are never printed (ioredis would print each failed
+ * reconnection on stderr). While Redis is down a call does not wait for it: a
+ * command fails at once while the client is disconnected, and the client
+ * reconnects in the background.
  *
  * @example
  * ```ts
@@ -311,31 +326,5 @@ export interface RateLimiterStoreOptions extends ConnectionOptions {
  */
 export const layerRateLimiterStore = (
   options: RateLimiterStoreOptions
-): Layer.Layer<ExperimentalRateLimiter.RateLimiterStore> => {
-  const timeoutMillis = Duration.toMillis(
-    Duration.decode(options.operationTimeout ?? internal.defaults.operationTimeout)
-  )
-  const { options: redisOptions, url } = internal.clientOptions(options, timeoutMillis)
-  const withUrl = url === undefined ? {} : internal.urlOptions(url)
-  return Layer.scoped(
-    ExperimentalRateLimiter.RateLimiterStore,
-    Effect.map(
-      RateLimiterRedis.make(
-        {
-          ...redisOptions,
-          ...withUrl,
-          ...options.redisOptions,
-          // The limiter's first calls would otherwise fail while the connection is still being made.
-          lazyConnect: false,
-          enableOfflineQueue: true,
-          prefix: options.prefix ?? `${internal.defaults.prefix}ratelimiter:`
-        } as Parameters<typeof RateLimiterRedis.make>[0]
-      ),
-      (store) =>
-        ExperimentalRateLimiter.RateLimiterStore.of({
-          fixedWindow: (request) => store.fixedWindow({ ...request, key: `{${request.key}}` }),
-          tokenBucket: (request) => store.tokenBucket({ ...request, key: `{${request.key}}` })
-        })
-    )
-  )
-}
+): Layer.Layer<ExperimentalRateLimiter.RateLimiterStore> =>
+  Layer.scoped(ExperimentalRateLimiter.RateLimiterStore, rateLimiterStore.make(options))

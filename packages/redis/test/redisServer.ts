@@ -54,21 +54,18 @@ const command = (port: number, line: string): Promise<string> =>
     socket.write(`${line}\r\n`)
   })
 
-const waitUntil = async (check: () => Promise<boolean>, what: string): Promise<void> => {
-  const deadline = Date.now() + 5_000
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`redis-server: timed out waiting until ${what}`)
-}
-
 /** A running server; `stop` kills it, `start` starts it again on the same port. */
 export interface RedisServer {
   readonly port: number
   readonly url: string
   readonly start: () => Promise<void>
   readonly stop: () => Promise<void>
+  /**
+   * Freezes the server (SIGSTOP): connections stay open, commands wait unanswered in their sockets until
+   * `thaw` (SIGCONT), then run in order. A Redis that hangs, with no timer in the test.
+   */
+  readonly freeze: () => void
+  readonly thaw: () => void
   /** Sends one inline command (e.g. `SET k v`) and gives the first line of the answer. */
   readonly command: (line: string) => Promise<string>
 }
@@ -79,12 +76,30 @@ export const startServer = async (): Promise<RedisServer> => {
   const port = await freePort()
   let child: ChildProcess | undefined
   const start = async () => {
-    child = spawn(
+    const started = spawn(
       binary,
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"],
-      { stdio: "ignore" }
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "notice"],
+      { stdio: ["ignore", "pipe", "ignore"] }
     )
-    await waitUntil(() => command(port, "PING").then((line) => line === "+PONG", () => false), "it answers PING")
+    child = started
+    // The server says when it listens: no polling, no sleep.
+    await new Promise<void>((resolve, reject) => {
+      let log = ""
+      const onData = (chunk: Buffer) => {
+        log += chunk.toString()
+        if (log.includes("Ready to accept connections")) {
+          started.stdout!.off("data", onData)
+          started.stdout!.resume()
+          started.off("exit", onExit)
+          resolve()
+        }
+      }
+      const onExit = (code: number | null) =>
+        reject(new Error(`redis-server exited with ${code} before it was ready:\n${log.slice(-2000)}`))
+      started.stdout!.on("data", onData)
+      started.once("exit", onExit)
+    })
+    if ((await command(port, "PING")) !== "+PONG") throw new Error("redis-server does not answer PING")
   }
   const stop = async () => {
     const running = child
@@ -95,7 +110,15 @@ export const startServer = async (): Promise<RedisServer> => {
     await exited
   }
   await start()
-  return { port, url: `redis://127.0.0.1:${port}`, start, stop, command: (line) => command(port, line) }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    stop,
+    freeze: () => child?.kill("SIGSTOP"),
+    thaw: () => child?.kill("SIGCONT"),
+    command: (line) => command(port, line)
+  }
 }
 
 /** Whether `spawnSync` can run the binary (a broken install counts as absent). */

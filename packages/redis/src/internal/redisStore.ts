@@ -1,6 +1,7 @@
 import { ResilienceEvent, StateStore } from "@effect-resilience/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { Redis, type RedisOptions } from "ioredis"
 import type * as RedisStateStore from "../RedisStateStore.js"
@@ -23,7 +24,7 @@ export const defaults = {
 export const redact = (text: string): string => text.replace(/\/\/[^/@\s]*@/g, "//***@")
 
 /** Why a Redis operation did not give an answer: a short text, safe for events and logs. */
-class StoreFailure {
+export class StoreFailure {
   constructor(readonly reason: string, readonly timedOut: boolean = false) {}
 }
 
@@ -32,7 +33,19 @@ class StoreFailure {
  * event loop, a busy machine) is answered locally without giving up Redis; a refused or lost
  * connection degrades at once.
  */
-const timeoutsToDegrade = 3
+export const timeoutsToDegrade = 3
+
+/**
+ * Runs `f` after the event loop's next I/O phase (`setImmediate` runs in the check phase, which follows
+ * the poll phase); a timer is the fallback where there is no `setImmediate`.
+ */
+const afterIo = (f: () => void): void => {
+  if (typeof globalThis.setImmediate === "function") globalThis.setImmediate(f)
+  else setTimeout(f, 0)
+}
+
+/** ioredis's own `commandTimeout` (on a client given to the store) rejects with this message. */
+const isCommandTimeout = (error: unknown): boolean => error instanceof Error && error.message === "Command timed out"
 
 const describe = (error: unknown): string =>
   redact(error instanceof Error ? error.message : String(error)).slice(0, 200)
@@ -43,8 +56,7 @@ const connectTimeoutMillis = (options: RedisStateStore.ConnectionOptions): numbe
 
 /** ioredis options for a client we make ourselves: fail fast when disconnected, reconnect quickly. */
 export const clientOptions = (
-  options: RedisStateStore.ConnectionOptions,
-  operationTimeoutMillis: number
+  options: RedisStateStore.ConnectionOptions
 ): { readonly url: string | undefined; readonly options: RedisOptions } => ({
   url: options.url,
   options: {
@@ -56,26 +68,11 @@ export const clientOptions = (
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: connectTimeoutMillis(options),
-    commandTimeout: Math.max(1, Math.ceil(operationTimeoutMillis)),
     // Reconnect in the background every 50 ms at first, then at most every 500 ms.
     retryStrategy: (times: number) => Math.min(times * 50, 500),
     ...options.redisOptions
   }
 })
-
-/** The connection options of a `redis://` or `rediss://` URL, for an API that takes only options. */
-export const urlOptions = (url: string): RedisOptions => {
-  const parsed = new URL(url)
-  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined
-  return {
-    host: parsed.hostname,
-    port: parsed.port === "" ? 6379 : Number(parsed.port),
-    ...(parsed.username === "" ? {} : { username: decodeURIComponent(parsed.username) }),
-    ...(parsed.password === "" ? {} : { password: decodeURIComponent(parsed.password) }),
-    ...(db === undefined || Number.isNaN(db) ? {} : { db }),
-    ...(parsed.protocol === "rediss:" ? { tls: {} } : {})
-  }
-}
 
 /** The options of an ioredis client that say which server and database it talks to, and as whom. */
 const connectionKeys = [
@@ -108,13 +105,103 @@ export const connectionOf = (client: Redis): RedisOptions => {
 }
 
 /** Makes an ioredis client from the options; the caller owns it. */
-export const makeClient = (options: RedisStateStore.ConnectionOptions, operationTimeoutMillis: number): Redis => {
-  const { options: redisOptions, url } = clientOptions(options, operationTimeoutMillis)
+export const makeClient = (options: RedisStateStore.ConnectionOptions): Redis => {
+  const { options: redisOptions, url } = clientOptions(options)
   return url === undefined ? new Redis(redisOptions) : new Redis(url, redisOptions)
 }
 
+/**
+ * One call to Redis, bounded by `millis` on the wall clock (not on `Clock`: it bounds a real socket wait).
+ */
+export const call = <A>(
+  run: () => Promise<unknown>,
+  decode: (raw: unknown) => A,
+  millis: number
+): Effect.Effect<A, StoreFailure> =>
+  Effect.async<A, StoreFailure>((resume) => {
+    let settled = false
+    const timer = setTimeout(() => {
+      if (settled) return
+      // Node runs expired timers before it reads the sockets: after a stall of the event loop (a long
+      // synchronous task, a GC pause) a reply that arrived in time is still unread here. One turn of
+      // the loop's I/O phase reads it; only an answer still missing after that is a timeout.
+      afterIo(() => {
+        if (settled) return
+        settled = true
+        resume(Effect.fail(new StoreFailure(`no answer within ${millis} ms`, true)))
+      })
+    }, millis)
+    const settle = (result: Effect.Effect<A, StoreFailure>) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resume(result)
+    }
+    let promise: Promise<unknown>
+    try {
+      promise = run()
+    } catch (error) {
+      promise = Promise.reject(error)
+    }
+    promise.then(
+      (raw) => {
+        try {
+          settle(Effect.succeed(decode(raw)))
+        } catch (error) {
+          settle(Effect.fail(new StoreFailure(describe(error))))
+        }
+      },
+      (error: unknown) => settle(Effect.fail(new StoreFailure(describe(error), isCommandTimeout(error))))
+    )
+  })
+
+/**
+ * A client the store makes and owns: connected now (within `connectTimeout`), closed with the scope. Its
+ * errors are kept, not printed: without an `error` listener ioredis prints every failed reconnection on
+ * stderr ("[ioredis] Unhandled error event"), while the store reports an outage once, as an event, with the
+ * connection's own last error as the reason (a command refused while disconnected says only that).
+ */
+export const ownedClient = (
+  options: RedisStateStore.ConnectionOptions,
+  scripts: ReadonlyArray<Scripts.Script> = []
+) =>
+  Effect.gen(function*() {
+    const client = makeClient(options)
+    let lastError: string | undefined
+    client.on("error", (error: unknown) => {
+      lastError = describe(error)
+    })
+    client.on("ready", () => {
+      lastError = undefined
+      // Sent ahead of any operation on this connection (Redis answers in order), so that no operation
+      // meets NOSCRIPT (and needs a second round trip) on a fresh or restarted server.
+      for (const script of scripts) client.script("LOAD", script.lua).catch(() => {})
+    })
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() => client.quit().then(() => undefined, () => client.disconnect()))
+    )
+    const connected = yield* Effect.either(
+      call(() => client.connect(), () => undefined, connectTimeoutMillis(options))
+    )
+    /** Why an operation failed: the connection's error when it is down, else the operation's own. */
+    const reason = (failure: StoreFailure): StoreFailure =>
+      client.status !== "ready" && lastError !== undefined && !failure.timedOut
+        ? new StoreFailure(lastError)
+        : failure
+    return {
+      client,
+      reason,
+      connected: connected._tag === "Left" ? Option.some(reason(connected.left)) : Option.none()
+    } as const
+  })
+
 /** Runs one script by SHA, sending its source again when Redis does not know it (a restarted server). */
-const runScript = (client: Redis, script: Scripts.Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) =>
+export const runScript = (
+  client: Redis,
+  script: Scripts.Script,
+  keys: ReadonlyArray<string>,
+  args: ReadonlyArray<string>
+) =>
   client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
     if (error instanceof Error && error.message.startsWith("NOSCRIPT")) {
       return client.eval(script.lua, keys.length, ...keys, ...args)
@@ -222,53 +309,10 @@ export const make = (
     )
     const local = yield* StateStore.makeMemory({ maxKeys: options.maxLocalKeys })
 
-    const owned = options.client === undefined
-    const client = options.client ?? makeClient(options, timeoutMillis)
-    if (owned) {
-      // Without a listener, ioredis reports every failed reconnection on stderr; the store reports
-      // an outage once, as an event, and a failing command is what tells it.
-      client.on("error", () => {})
-      yield* Effect.addFinalizer(() =>
-        Effect.promise(() => client.quit().then(() => undefined, () => client.disconnect()))
-      )
-    }
-
-    /** One call to Redis, with the operation timeout on the wall clock: it bounds a real socket wait. */
-    const call = <A>(
-      run: () => Promise<unknown>,
-      decode: (raw: unknown) => A,
-      millis: number = timeoutMillis
-    ): Effect.Effect<A, StoreFailure> =>
-      Effect.async<A, StoreFailure>((resume) => {
-        let settled = false
-        const timer = setTimeout(() => {
-          if (settled) return
-          settled = true
-          resume(Effect.fail(new StoreFailure(`no answer within ${millis} ms`, true)))
-        }, millis)
-        const settle = (result: Effect.Effect<A, StoreFailure>) => {
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
-          resume(result)
-        }
-        let promise: Promise<unknown>
-        try {
-          promise = run()
-        } catch (error) {
-          promise = Promise.reject(error)
-        }
-        promise.then(
-          (raw) => {
-            try {
-              settle(Effect.succeed(decode(raw)))
-            } catch (error) {
-              settle(Effect.fail(new StoreFailure(describe(error))))
-            }
-          },
-          (error: unknown) => settle(Effect.fail(new StoreFailure(describe(error))))
-        )
-      })
+    // Connect now, so the first call does not find the client still connecting; if Redis cannot be
+    // reached, start degraded (and keep trying in the background) rather than fail the layer.
+    const owned = options.client === undefined ? yield* ownedClient(options) : undefined
+    const client = options.client ?? owned!.client
 
     // ---------------------------------------------------------------------
     // Fail-open: degraded mode
@@ -280,7 +324,7 @@ export const make = (
 
     const ping = call(() => client.ping(), (reply) => {
       if (reply !== "PONG") throw new Error(`unexpected PING reply`)
-    })
+    }, timeoutMillis)
 
     const loadScripts = Effect.ignore(
       call(() => Promise.all(Scripts.all.map((script) => client.script("LOAD", script.lua))), () => undefined, 1000)
@@ -356,9 +400,9 @@ export const make = (
           call(() => runScript(client, script, keys, args), (raw) => {
             const reply = asReply(raw)
             return [decode(reply), reply] as const
-          }),
+          }, timeoutMillis),
           {
-            onFailure: (failure) => Effect.zipRight(degrade(failure), fallback),
+            onFailure: (failure) => Effect.zipRight(degrade(owned?.reason(failure) ?? failure), fallback),
             onSuccess: ([a, reply]) => {
               timeouts = 0
               return Effect.as(reportCorrupt(key, reply), a)
@@ -485,14 +529,7 @@ export const make = (
         )
     }
 
-    // Connect now, so the first call does not find the client still connecting; if Redis cannot be
-    // reached, start degraded (and keep trying in the background) rather than fail the layer.
-    if (owned) {
-      const connected = yield* Effect.either(
-        call(() => client.connect(), () => undefined, connectTimeoutMillis(options))
-      )
-      if (connected._tag === "Left") yield* degrade(connected.left)
-    }
+    if (owned !== undefined && Option.isSome(owned.connected)) yield* degrade(owned.connected.value)
     if (!degraded) yield* loadScripts
 
     return { name: storeName, breaker, budget }

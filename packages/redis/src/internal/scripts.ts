@@ -405,6 +405,85 @@ return { fmt(math.max(0, allowance)), corrupt }
 `
 )
 
+// ---------------------------------------------------------------------------
+// Rate limiter (`@effect/experimental`'s `RateLimiterStore`)
+// ---------------------------------------------------------------------------
+
+/**
+ * `@effect/experimental`'s Redis rate-limiter scripts (`RateLimiter/Redis.ts`), with the same keys and the
+ * same answers, so that buckets written by either store are read alike. The one change: the token bucket's
+ * `:refill` companion key is passed in `KEYS` rather than built in the script, as Redis Cluster requires.
+ * (That store makes its own ioredis client and gives no access to it, so it cannot be given the listeners and
+ * the timeout this package's store needs.)
+ *
+ * `fixedWindow`: KEYS[1] the counter; ARGV: 1 tokens, 2 refill ms, 3 limit (optional). Returns
+ * `{ count, ttl ms }`; past the limit the count is returned without being stored.
+ */
+export const fixedWindow = script(`
+local key = KEYS[1]
+local tokens = tonumber(ARGV[1])
+local refillms = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local current = tonumber(redis.call("GET", key))
+
+if not current then
+  local nextpttl = refillms * tokens
+  redis.call("SET", key, tokens, "PX", nextpttl)
+  return { tokens, nextpttl }
+end
+
+local currentpttl = tonumber(redis.call("PTTL", key) or "0")
+local next = current + tokens
+if limit and next > limit then
+  return { next, currentpttl }
+end
+
+local nextpttl = currentpttl + (refillms * tokens)
+redis.call("SET", key, next, "PX", nextpttl)
+return { next, nextpttl }
+`)
+
+/**
+ * `tokenBucket`: KEYS[1] the bucket, KEYS[2] its last refill; ARGV: 1 tokens, 2 refill ms, 3 limit, 4 now,
+ * 5 overflow (1 or 0). Returns the tokens left (negative when the request exceeds them; stored below zero only
+ * with overflow).
+ */
+export const tokenBucket = script(`
+local key = KEYS[1]
+local last_refill_key = KEYS[2]
+local tokens = tonumber(ARGV[1])
+local refill_ms = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local overflow = ARGV[5] == "1"
+local current = tonumber(redis.call("GET", key))
+local last_refill = tonumber(redis.call("GET", last_refill_key))
+
+if not current then
+  current = limit
+  last_refill = now
+  redis.call("SET", key, current)
+  redis.call("SET", last_refill_key, last_refill)
+end
+
+local elapsed = now - last_refill
+local refill_amount = math.floor(elapsed / refill_ms)
+if refill_amount > 0 then
+  current = math.min(current + refill_amount, limit)
+  last_refill = last_refill + (refill_amount * refill_ms)
+  redis.call("SET", last_refill_key, last_refill)
+end
+
+local next = current - tokens
+if next < 0 and not overflow then
+  redis.call("SET", key, current)
+  return next
+end
+
+redis.call("SET", key, next)
+return next
+`)
+
 /** Every script, for loading them when a connection is made. */
 export const all: ReadonlyArray<Script> = [
   breakerAdmit,
