@@ -1,0 +1,236 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Backoff from "../src/Backoff.js"
+import * as CircuitBreaker from "../src/CircuitBreaker.js"
+import * as PolicyError from "../src/PolicyError.js"
+import type * as ProviderError from "../src/ProviderError.js"
+import * as Resilience from "../src/Resilience.js"
+import * as Retry from "../src/Retry.js"
+import { failureOf, overloaded, scripted } from "./utils.js"
+
+/** The problems `Resilience.validate` lists for a configuration, or `[]` when it is valid. */
+const configIssues = (config: unknown): Effect.Effect<ReadonlyArray<string>> =>
+  Resilience.validate(config).pipe(
+    Effect.match({ onFailure: (error) => error.issues, onSuccess: () => [] })
+  )
+
+/** The problems `Retry.validate` lists for options from outside the program, or `[]` when they are valid. */
+const retryIssues = (options: unknown): ReadonlyArray<string> =>
+  Either.match(Retry.validate(options as Retry.Options<unknown>), { onLeft: (e) => e.issues, onRight: () => [] })
+
+describe("Resilience.validate: every problem of a configuration, with its path", () => {
+  it.effect("refuses a rate limiter section that names no limit, instead of dying at the first call", () =>
+    Effect.gen(function*() {
+      expect(yield* configIssues({ rateLimiter: {} })).toEqual([
+        "rateLimiter.requestsPerMinute: give requestsPerMinute, tokensPerMinute or both"
+      ])
+      const exit = yield* Effect.exit(Effect.scoped(Resilience.make({ rateLimiter: {} })))
+      expect(Exit.isFailure(exit) && PolicyError.isInvalidPolicyError(failureOf(exit))).toBe(true)
+    }))
+
+  it.effect("refuses an infinite limit and a burst without its limit", () =>
+    Effect.gen(function*() {
+      expect(yield* configIssues({ rateLimiter: { requestsPerMinute: Infinity } })).toEqual([
+        "rateLimiter.requestsPerMinute: must be a finite number > 0, got Infinity"
+      ])
+      expect(yield* configIssues({ rateLimiter: { requestsPerMinute: 60, burst: { tokens: 10 } } })).toEqual([
+        "rateLimiter.burst.tokens: needs tokensPerMinute"
+      ])
+      expect(yield* configIssues({ rateLimiter: { burst: { tokens: 10 } } })).toEqual([
+        "rateLimiter.requestsPerMinute: give requestsPerMinute, tokensPerMinute or both",
+        "rateLimiter.burst.tokens: needs tokensPerMinute"
+      ])
+    }))
+
+  it.effect("reports an infinite budget with its path, together with every other problem", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* configIssues({
+          retry: { maxAttempts: 0 },
+          budget: { kind: "tokenBucket", maxTokens: Infinity },
+          bulkhead: { maxQueue: -1 }
+        })
+      ).toEqual([
+        "retry.maxAttempts: must be a whole number ≥ 1, got 0",
+        "budget.maxTokens: must be a finite number > 0, got Infinity",
+        "bulkhead.maxQueue: must be a whole number ≥ 0, got -1"
+      ])
+      expect(yield* configIssues({ budget: { tokenRatio: 20 } })).toEqual([
+        "budget.tokenRatio: must be a number in (0, maxTokens], got 20"
+      ])
+    }))
+
+  it.effect("shows NaN and Infinity as themselves", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* configIssues({
+          retry: { maxAttempts: Infinity },
+          budget: { kind: "ratio", minRetriesPerSecond: Number.NaN },
+          attemptTimeout: Number.NaN,
+          deadline: Infinity
+        })
+      ).toEqual([
+        "retry.maxAttempts: must be a whole number ≥ 1, got Infinity",
+        "budget.minRetriesPerSecond: must be a finite number ≥ 0, got NaN",
+        "attemptTimeout: must be > 0, got NaN",
+        "deadline: must be finite, got Infinity"
+      ])
+    }))
+
+  it.effect("lists rules across fields whatever else is wrong in the section", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* configIssues({
+          retry: { maxAttempts: 1.5, backoff: { base: "2 seconds", max: "1 second", factor: 0 } },
+          rateLimiter: { requestsPerMinute: 60, burst: { tokens: 0 }, onExceeded: "drop" }
+        })
+      ).toEqual([
+        "retry.maxAttempts: must be a whole number ≥ 1, got 1.5",
+        "retry.backoff.factor: must be a number in [1, 1000], got 0",
+        "retry.backoff.max: must be ≥ base (2s), got \"1 second\"",
+        "rateLimiter.burst.tokens: must be a whole number ≥ 1, got 0",
+        "rateLimiter.onExceeded: must be \"delay\" or \"fail\", got \"drop\"",
+        "rateLimiter.burst.tokens: needs tokensPerMinute"
+      ])
+    }))
+
+  it.effect("words what is not an object or not a known kind as the policies do", () =>
+    Effect.gen(function*() {
+      expect(yield* configIssues("fast")).toEqual([
+        "config: must be an object of policy sections (retry, budget, ...), got \"fast\""
+      ])
+      expect(yield* configIssues({ retry: true, budget: { kind: "bogus" }, circuitBreaker: { trip: 5 } })).toEqual([
+        "retry: must be false or an object of retry options, got true",
+        "budget.kind: must be \"tokenBucket\" or \"ratio\", got \"bogus\"",
+        "circuitBreaker.trip: must be an object with a kind, \"consecutive\" or \"ratio\", got 5"
+      ])
+    }))
+})
+
+describe("Resilience.Config: a section given in part merges with the default, field by field", () => {
+  it.effect("keeps the default backoff's other fields", () =>
+    Effect.gen(function*() {
+      const config = yield* Resilience.validate({ retry: { backoff: { base: "1 second" } } })
+      expect(config.retry).toMatchObject({
+        maxAttempts: 3,
+        backoff: { base: Duration.seconds(1), factor: 2, max: Duration.seconds(30), jitter: "full" }
+      })
+    }))
+
+  it.effect("keeps the default trip's other fields; a trip of another kind replaces it", () =>
+    Effect.gen(function*() {
+      const widened = yield* Resilience.validate({ circuitBreaker: { trip: { window: "1 minute" } } })
+      expect(widened.circuitBreaker).toMatchObject({
+        trip: { kind: "ratio", ratio: 0.5, window: Duration.minutes(1), minimumThroughput: 10 },
+        halfOpenProbes: 1
+      })
+      const consecutive = yield* Resilience.validate({
+        circuitBreaker: { trip: { kind: "consecutive", threshold: 3 } }
+      })
+      expect(consecutive.circuitBreaker).toMatchObject({ trip: { kind: "consecutive", threshold: 3 } })
+    }))
+
+  it.scoped("never randomises a break duration given in part", () =>
+    Effect.gen(function*() {
+      const resilience = yield* Resilience.make({
+        retry: false,
+        circuitBreaker: {
+          trip: { kind: "consecutive", threshold: 1 },
+          breakDuration: { base: "10 seconds", max: "10 seconds" }
+        }
+      })
+      expect(resilience.config.circuitBreaker).toMatchObject({ breakDuration: { jitter: "none" } })
+      const breaks: Array<number | undefined> = []
+      for (const key of ["a", "b", "c", "d", "e"]) {
+        const provider = scripted<string, ProviderError.ProviderError>([{ fail: overloaded() }])
+        yield* Effect.exit(resilience.run(provider.call, { key }))
+        const refused = failureOf(yield* Effect.exit(resilience.run(provider.call, { key })))
+        expect(CircuitBreaker.isCircuitOpenError(refused)).toBe(true)
+        const retryAfter = (refused as CircuitBreaker.CircuitOpenError).retryAfter
+        breaks.push(retryAfter === undefined ? undefined : Duration.toMillis(retryAfter))
+      }
+      expect(breaks).toEqual([10_000, 10_000, 10_000, 10_000, 10_000])
+    }))
+})
+
+describe("Resilience.Config: durations typed as effect's Duration.DurationInput", () => {
+  it.effect("makes a misspelt unit a compile error, and still checks data of unknown type at run time", () =>
+    Effect.gen(function*() {
+      const typed: Resilience.Config = {
+        attemptTimeout: "30 seconds",
+        deadline: Duration.minutes(2),
+        retry: { maxElapsed: 90_000, backoff: { base: "250 millis", max: "1.5 seconds" } }
+      }
+      expect(yield* configIssues(typed)).toEqual([])
+      // @ts-expect-error a duration's unit is checked like effect's own DurationInput
+      const misspelt: Resilience.Config = { attemptTimeout: "a while" }
+      // @ts-expect-error "sekonds" is not a unit
+      const nested: Resilience.Config = { retry: { backoff: { base: "5 sekonds", max: "1 minute" } } }
+      const fromFile: unknown = JSON.parse("{\"attemptTimeout\": \"a while\"}")
+      expect(yield* configIssues(misspelt)).toEqual([
+        "attemptTimeout: must be a duration (e.g. \"500 millis\", \"2 seconds\"), got \"a while\""
+      ])
+      expect(yield* configIssues(fromFile)).toEqual(yield* configIssues(misspelt))
+      expect(yield* configIssues(nested)).toEqual([
+        "retry.backoff.base: must be a duration (e.g. \"500 millis\", \"2 seconds\"), got \"5 sekonds\""
+      ])
+    }))
+})
+
+describe("Retry.validate: options from outside the program", () => {
+  it("refuses unknown options, a bad tracing, a non-budget and an unknown jitter", () => {
+    expect(retryIssues({ maxAttempt: 6 })).toEqual([
+      "maxAttempt: is unexpected, expected: \"maxAttempts\" | \"backoff\" | \"classify\" | \"retryAfterCeiling\" | \"maxElapsed\" | \"budget\" | \"key\" | \"tracing\""
+    ])
+    expect(retryIssues({ tracing: "yes" })).toEqual(["tracing: must be true, false or \"auto\", got \"yes\""])
+    expect(retryIssues({ budget: {} })).toEqual([
+      "budget: must be a retry budget (from RetryBudget.tokenBucket or RetryBudget.ratio), got {}"
+    ])
+    expect(retryIssues({ backoff: { base: 100, max: 1_000, jitter: { _tag: "Bogus" } } })).toEqual([
+      "backoff.jitter: must be \"none\", \"full\", \"equal\", \"decorrelated\" or a Backoff.Jitter, got {\"_tag\":\"Bogus\"}"
+    ])
+    expect(retryIssues({ backoff: { base: 100, max: 1_000, jiter: "none" } })).toEqual([
+      "backoff.jiter: is unexpected, expected: \"base\" | \"factor\" | \"max\" | \"jitter\""
+    ])
+    expect(retryIssues("fast")).toEqual(["options: must be an object of Retry.Options, got \"fast\""])
+  })
+
+  it("words each problem as the pipeline's configuration does, with the value received", () =>
+    Effect.gen(function*() {
+      const options = {
+        maxAttempts: 0,
+        maxElapsed: Number.NaN,
+        backoff: { base: "2 seconds", max: "1 second", factor: 0.5 }
+      }
+      const fromRetry = retryIssues(options)
+      expect(fromRetry).toEqual([
+        "maxAttempts: must be a whole number ≥ 1, got 0",
+        "maxElapsed: must be > 0, got NaN",
+        "backoff.max: must be ≥ base (2s), got \"1 second\"",
+        "backoff.factor: must be a number in [1, 1000], got 0.5"
+      ])
+      const fromConfig = yield* configIssues({ retry: options })
+      expect([...fromConfig].sort()).toEqual(fromRetry.map((issue) => `retry.${issue}`).sort())
+    }).pipe(Effect.runSync))
+})
+
+describe("Backoff.make and Backoff.validate", () => {
+  it("throw a typed error at construction, not a defect at the first retry", () => {
+    const options = { base: "1 second", max: "1 minute", jitter: "ful" } as unknown as Backoff.Options
+    expect(() => Backoff.make(options)).toThrow(PolicyError.InvalidPolicyError)
+    const result = Backoff.validate(options)
+    expect(Either.isLeft(result) && result.left.issues).toEqual([
+      "jitter: must be \"none\", \"full\", \"equal\", \"decorrelated\" or a Backoff.Jitter, got \"ful\""
+    ])
+    expect(
+      Either.getLeft(Backoff.validate({ max: "1 second", jitter: { _tag: "Proportional", ratio: 2 } } as any))
+        .pipe((error) => error._tag === "Some" ? error.value.issues : [])
+    ).toEqual([
+      "base: is missing",
+      "jitter.ratio: must be a number in [0, 1], got 2"
+    ])
+  })
+})
