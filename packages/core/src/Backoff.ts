@@ -9,6 +9,11 @@
  * A schedule's first delay is the wait before the *second* call: the first call
  * is never delayed.
  *
+ * `Backoff.make` checks its plain options where the backoff is defined and
+ * throws an `InvalidPolicyError` listing every problem (an unknown jitter, a
+ * cap below the base); `Backoff.validate` returns it instead, for options
+ * from outside the program.
+ *
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"

@@ -236,9 +236,10 @@ export interface Service {
 export class Resilience extends Context.Tag("@effect-resilience/core/Resilience")<Resilience, Service>() {}
 
 /**
- * Checks a configuration: the decoded configuration with defaults filled
- * in, or one `InvalidPolicyError` listing every problem (unknown keys
- * included) with its path.
+ * Checks a configuration of any type (e.g. read from a file): the decoded
+ * configuration with defaults filled in (field by field), or one
+ * `InvalidPolicyError` listing every problem (unknown keys included) with its
+ * path and the value received.
  *
  * @example
  * ```ts
