@@ -133,6 +133,13 @@ describe("Resilience.Config: a section given in part merges with the default, fi
       expect(consecutive.circuitBreaker).toMatchObject({ trip: { kind: "consecutive", threshold: 3 } })
     }))
 
+  it.effect("says so when a field the section does not name is what makes it invalid", () =>
+    Effect.gen(function*() {
+      expect(yield* configIssues({ retry: { backoff: { base: "1 minute" } } })).toEqual([
+        "retry.backoff.max: must be ≥ base (1m), got \"30 seconds\" (the default max; give one)"
+      ])
+    }))
+
   it.scoped("never randomises a break duration given in part", () =>
     Effect.gen(function*() {
       const resilience = yield* Resilience.make({

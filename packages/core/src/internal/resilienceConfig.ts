@@ -237,12 +237,14 @@ const burstNeedsItsLimit = (issues: check.Issues, section: unknown): void => {
   }
 }
 
-const backoffRules = (issues: check.Issues, section: unknown): void => {
+const backoffRules = (issues: check.Issues, section: unknown, given: unknown): void => {
   if (!check.isRecord(section)) return
   const base = check.readDuration(section.base)
   const max = check.readDuration(section.max)
   if (Duration.isDuration(base) && Duration.isDuration(max) && Duration.lessThan(max, base)) {
-    issues.add("max", check.atLeastBase(base, section.max))
+    // A base given above the default cap: say where the cap came from.
+    const defaulted = check.isRecord(given) && given.max === undefined ? " (the default max; give one)" : ""
+    issues.add("max", check.atLeastBase(base, section.max) + defaulted)
   }
   if (section.jitterRatio !== undefined && section.jitter !== "proportional") {
     issues.add("jitterRatio", "only applies to jitter: \"proportional\"")
@@ -260,11 +262,13 @@ const tokenBucketRules = (issues: check.Issues, section: unknown): void => {
 
 const crossFieldRules = (issues: check.Issues, merged: unknown, given: unknown): void => {
   if (!check.isRecord(merged)) return
-  const within = (section: string, field: string) =>
-    check.isRecord(merged[section]) ? merged[section][field] : undefined
-  backoffRules(issues.under("retry.backoff"), within("retry", "backoff"))
+  const within = (config: unknown, section: string, field: string) =>
+    check.isRecord(config) && check.isRecord(config[section]) ? config[section][field] : undefined
+  const backoffAt = (section: string, field: string) =>
+    backoffRules(issues.under(`${section}.${field}`), within(merged, section, field), within(given, section, field))
+  backoffAt("retry", "backoff")
   tokenBucketRules(issues.under("budget"), merged.budget)
-  backoffRules(issues.under("circuitBreaker.breakDuration"), within("circuitBreaker", "breakDuration"))
+  backoffAt("circuitBreaker", "breakDuration")
   rateLimiterNeedsALimit(issues, given)
   burstNeedsItsLimit(issues.under("rateLimiter"), merged.rateLimiter)
 }
