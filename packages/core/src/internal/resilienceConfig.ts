@@ -5,7 +5,7 @@ import * as Schema from "effect/Schema"
 import { InvalidPolicyError } from "../PolicyError.js"
 import * as check from "./validate.js"
 
-// The configuration of a whole pipeline as plain data (numbers, strings, booleans), so it can come from
+// The configuration of a whole pipeline as plain data (numbers, strings, booleans; `Duration`s too), so it can come from
 // a JSON file or from effect's `Config`, decoded once with every problem listed. Every problem is worded by
 // the checks of `validate.ts`, the ones the policies' own constructors use, so a mistake reads the same in
 // `Resilience.validate` as in `Retry.validate`, with the value received.
@@ -199,11 +199,18 @@ export const withDefaults = (defaults: object, config: unknown): unknown =>
 
 const merge = (fallback: unknown, given: unknown): unknown => {
   if (given === undefined) return fallback
-  if (!check.isRecord(fallback) || !check.isRecord(given)) return given
+  if (!isPlainObject(fallback) || !isPlainObject(given)) return given
   if ("kind" in given && "kind" in fallback && given.kind !== fallback.kind) return given
   const merged: Record<string, unknown> = { ...fallback }
   for (const [key, value] of Object.entries(given)) merged[key] = merge(fallback[key], value)
   return merged
+}
+
+/** A section, not a value such as a `Duration`, which is replaced whole. */
+const isPlainObject = (u: unknown): u is Record<string, unknown> => {
+  if (!check.isRecord(u)) return false
+  const prototype = Object.getPrototypeOf(u)
+  return prototype === Object.prototype || prototype === null
 }
 
 // ---------------------------------------------------------------------------
