@@ -3,6 +3,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InvalidPolicyError } from "../PolicyError.js"
+import * as RetryBudget from "../RetryBudget.js"
 import * as check from "./validate.js"
 
 // The configuration of a whole pipeline as plain data (numbers, strings, booleans; `Duration`s too), so it can come from
@@ -258,13 +259,19 @@ const backoffRules = (issues: check.Issues, section: unknown, given: unknown): v
   }
 }
 
+/** A token bucket's refill per success is at most its size: `RetryBudget`'s own check, its defaults included. */
 const tokenBucketRules = (issues: check.Issues, section: unknown): void => {
   if (!check.isRecord(section) || section.kind !== "tokenBucket") return
   const { maxTokens, tokenRatio } = section
-  // Only when both are valid alone: otherwise the schema lists them.
-  if (check.finiteNumber(maxTokens, "> 0") === undefined && check.tokenRatio(tokenRatio, Infinity) === undefined) {
-    issues.check("tokenRatio", check.tokenRatio(tokenRatio, maxTokens as number))
-  }
+  // Only when both are valid alone (or left to the budget's defaults): otherwise the schema lists them.
+  const valid = (maxTokens === undefined || check.finiteNumber(maxTokens, "> 0") === undefined) &&
+    (tokenRatio === undefined || check.tokenRatio(tokenRatio, Infinity) === undefined)
+  if (!valid) return
+  const checked = RetryBudget.validateTokenBucket({
+    maxTokens: maxTokens as number | undefined,
+    tokenRatio: tokenRatio as number | undefined
+  })
+  if (Either.isLeft(checked)) issues.nest("budget", checked.left.issues)
 }
 
 const crossFieldRules = (issues: check.Issues, merged: unknown, given: unknown): void => {
@@ -274,7 +281,7 @@ const crossFieldRules = (issues: check.Issues, merged: unknown, given: unknown):
   const backoffAt = (section: string, field: string) =>
     backoffRules(issues.under(`${section}.${field}`), within(merged, section, field), within(given, section, field))
   backoffAt("retry", "backoff")
-  tokenBucketRules(issues.under("budget"), merged.budget)
+  tokenBucketRules(issues, merged.budget)
   backoffAt("circuitBreaker", "breakDuration")
   rateLimiterNeedsALimit(issues, given)
   burstNeedsItsLimit(issues.under("rateLimiter"), merged.rateLimiter)
