@@ -176,6 +176,13 @@ describe("Resilience.Config: durations typed as effect's Duration.DurationInput"
         retry: { maxElapsed: 90_000, backoff: { base: "250 millis", max: "1.5 seconds" } }
       }
       expect(yield* configIssues(typed)).toEqual([])
+      // A section given in part type-checks as it validates: merged with the default section.
+      const partial: Resilience.Config = {
+        retry: { backoff: { base: "1 second" } },
+        bulkhead: { maxQueue: 10 },
+        circuitBreaker: { breakDuration: { max: "2 minutes" } }
+      }
+      expect(yield* configIssues(partial)).toEqual([])
       // @ts-expect-error a duration's unit is checked like effect's own DurationInput
       const misspelt: Resilience.Config = { attemptTimeout: "a while" }
       // @ts-expect-error "sekonds" is not a unit

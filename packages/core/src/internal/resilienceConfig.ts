@@ -180,8 +180,17 @@ export const Config = Schema.Struct({
 
 /** A decoded configuration: durations as `Duration`s. */
 export type Config = typeof Config.Type
-/** A configuration as written (the schema's encoded side). */
-export type ConfigInput = typeof Config.Encoded
+/**
+ * A configuration as written: the schema's encoded side, every field optional at every depth, since a section
+ * given in part is merged with the default section field by field (what is still missing after the merge, such
+ * as the fields of a trip of another kind than the default's, is reported at run time).
+ */
+export type ConfigInput = Partially<typeof Config.Encoded>
+
+/** Every field optional at every depth, down to a duration (a `Duration` or a tuple is a value, not a section). */
+type Partially<T> = T extends Duration.DurationInput ? T
+  : T extends object ? { readonly [K in keyof T]?: Partially<T[K]> | undefined }
+  : T
 
 const sections = Object.keys(Config.fields)
 
