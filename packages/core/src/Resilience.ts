@@ -20,7 +20,8 @@
  *
  * A pipeline is built from plain data (`Resilience.Config`, validated once
  * with every problem listed), so it can come from a file or from effect's
- * `Config`. Every policy has a default; `false` turns one off.
+ * `Config`. Every policy has a default; `false` turns one off; a section
+ * given in part is merged with the default section field by field.
  *
  * @since 0.1.0
  */
