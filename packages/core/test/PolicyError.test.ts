@@ -1,15 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FastCheck from "effect/FastCheck"
 import * as Backoff from "../src/Backoff.js"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as PolicyError from "../src/PolicyError.js"
 import type * as ProviderError from "../src/ProviderError.js"
 import * as Resilience from "../src/Resilience.js"
 import * as Retry from "../src/Retry.js"
-import { failureOf, overloaded, scripted } from "./utils.js"
+import { failureOf, overloaded, runVirtual, scripted } from "./utils.js"
 
 /** The problems `Resilience.validate` lists for a configuration, or `[]` when it is valid. */
 const configIssues = (config: unknown): Effect.Effect<ReadonlyArray<string>> =>
@@ -251,4 +253,123 @@ describe("Backoff.make and Backoff.validate", () => {
       "jitter.ratio: must be a number in [0, 1], got 2"
     ])
   })
+})
+
+describe("Resilience.validate: what it accepts builds and runs, what it refuses is one typed error", () => {
+  // Mostly valid values, some of every kind of mistake: a configuration is often valid, often not.
+  const wrong = FastCheck.constantFrom<unknown>(
+    -1,
+    0,
+    1.5,
+    Number.NaN,
+    Infinity,
+    "a while",
+    "-1 seconds",
+    "ful",
+    "x",
+    true,
+    null,
+    {},
+    [],
+    "10"
+  )
+  const field = (...valid: ReadonlyArray<unknown>) =>
+    FastCheck.oneof({ weight: 40, arbitrary: FastCheck.constantFrom(...valid) }, { weight: 1, arbitrary: wrong })
+  const duration = field(1, 250, "1 second", "500 millis", "30 seconds", "2 minutes")
+  const fieldsOf = <T>(fields: { [K in keyof T]: FastCheck.Arbitrary<T[K]> }, required: ReadonlyArray<keyof T>) =>
+    FastCheck.record(fields, { requiredKeys: [...required] as Array<keyof T> })
+  /** A top-level section: its options, `false`, omitted, or something wrong. */
+  const section = <T>(fields: { [K in keyof T]: FastCheck.Arbitrary<T[K]> }, ...required: ReadonlyArray<keyof T>) =>
+    FastCheck.oneof(
+      { weight: 20, arbitrary: fieldsOf(fields, required) },
+      { weight: 4, arbitrary: FastCheck.constantFrom<unknown>(false, undefined) },
+      { weight: 1, arbitrary: wrong }
+    )
+  /** A section within a section: its options, or something wrong. */
+  const nested = <T>(fields: { [K in keyof T]: FastCheck.Arbitrary<T[K]> }, ...required: ReadonlyArray<keyof T>) =>
+    FastCheck.oneof({ weight: 20, arbitrary: fieldsOf(fields, required) }, { weight: 1, arbitrary: wrong })
+  // Sections of one kind each: mixing kinds is refused, and is tested above.
+  const backoff = FastCheck.oneof(
+    nested({
+      base: field(1, 250, "500 millis"),
+      max: field("30 seconds", "2 minutes"),
+      factor: field(1, 2, 3),
+      jitter: field("none", "full", "equal", "decorrelated")
+    }),
+    nested({ base: field(250, "1 second"), jitter: field("proportional"), jitterRatio: field(0, 0.25, 1) }, "jitter")
+  )
+  const config = FastCheck.record({
+    retry: section({
+      maxAttempts: field(1, 2, 3, 5),
+      backoff,
+      retryAfterCeiling: duration,
+      maxElapsed: duration
+    }),
+    budget: FastCheck.oneof(
+      section({ kind: field("tokenBucket"), maxTokens: field(1, 10, 100), tokenRatio: field(0.1, 0.5, 1) }, "kind"),
+      section(
+        { kind: field("ratio"), ratio: field(0, 0.2, 1), minRetriesPerSecond: field(0, 1, 10), window: duration },
+        "kind"
+      )
+    ),
+    circuitBreaker: section({
+      trip: FastCheck.oneof(
+        nested({ kind: field("consecutive"), threshold: field(1, 5) }, "kind", "threshold"),
+        nested({
+          kind: field("ratio"),
+          ratio: field(0.1, 0.5, 1),
+          window: duration,
+          minimumThroughput: field(1, 10),
+          buckets: field(1, 10)
+        }, "kind")
+      ),
+      breakDuration: backoff,
+      halfOpenProbes: field(1, 2),
+      successesToClose: field(1, 2)
+    }),
+    bulkhead: section({ maxConcurrent: field(1, 10), maxQueue: field(0, 10) }),
+    rateLimiter: FastCheck.oneof(
+      section({
+        requestsPerMinute: field(60, 600),
+        burst: nested({ requests: field(1, 10) }),
+        onExceeded: field("delay", "fail")
+      }, "requestsPerMinute"),
+      section({ tokensPerMinute: field(1_000, 100_000), burst: nested({ tokens: field(1, 1_000) }) }, "tokensPerMinute")
+    ),
+    attemptTimeout: duration,
+    deadline: duration
+  }, { requiredKeys: [] })
+
+  it.scoped("never dies, never lets through a configuration that fails later, always names the path", () =>
+    Effect.gen(function*() {
+      let accepted = 0
+      let refused = 0
+      for (const candidate of FastCheck.sample(config, { numRuns: 200, seed: 13 })) {
+        const validated = yield* Effect.exit(Resilience.validate(candidate))
+        if (Exit.isFailure(validated)) {
+          refused++
+          const error = failureOf(validated)
+          expect(PolicyError.isInvalidPolicyError(error)).toBe(true)
+          for (const issue of error.issues) {
+            expect(issue).toMatch(/^(config|[a-zA-Z]+(\.[a-zA-Z]+)*): \S/)
+          }
+          continue
+        }
+        accepted++
+        // A configuration that validates builds, and a call that fails once then succeeds gets through or is
+        // refused by a policy (e.g. a short deadline): never a defect, never an InvalidPolicyError at the call.
+        const ran = yield* Effect.gen(function*() {
+          const resilience = yield* Resilience.make(candidate as Resilience.Config)
+          const provider = scripted<string, ProviderError.ProviderError>([{ fail: overloaded() }, { succeed: "ok" }])
+          return (yield* runVirtual(resilience.run(provider.call, { key: "k", tokens: 1 }))).exit
+        }).pipe(Effect.scoped, Effect.exit, Effect.map(Exit.flatten))
+        if (Exit.isFailure(ran)) {
+          expect(Cause.isDie(ran.cause)).toBe(false)
+          expect(PolicyError.isInvalidPolicyError(failureOf(ran))).toBe(false)
+        }
+      }
+      // Both sides are exercised.
+      expect(accepted).toBeGreaterThan(50)
+      expect(refused).toBeGreaterThan(50)
+    }))
 })
