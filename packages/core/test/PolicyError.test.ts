@@ -141,6 +141,18 @@ describe("Resilience.Config: a section given in part merges with the default, fi
 
   it.effect("says so when a field the section does not name is what makes it invalid", () =>
     Effect.gen(function*() {
+      const defaultKind = (yield* Resilience.validate({})).budget
+      const other = defaultKind !== false && defaultKind?.kind === "ratio"
+        ? { maxTokens: 20 }
+        : { ratio: 0.1 }
+      const [option] = Object.keys(other)
+      expect(yield* configIssues({ budget: other })).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^budget\\.${option}: is unexpected, expected: .+ \\(a section with no kind is merged with the default, of kind "\\w+"\\)$`
+          )
+        )
+      ])
       expect(yield* configIssues({ retry: { backoff: { base: "1 day" } } })).toEqual([
         expect.stringMatching(/^retry\.backoff\.max: must be ≥ base \(1d\), got .+ \(the default max; give one\)$/)
       ])

@@ -317,6 +317,22 @@ const reword = (message: string): string => {
 }
 
 /**
+ * A section that names no `kind` takes the default's, with which it is merged: an option of another kind is
+ * then unexpected, and the problem says which kind the section was taken to be.
+ */
+const kindTaken = (given: unknown, merged: unknown, issue: ParseResult.ArrayFormatterIssue): string => {
+  if (issue._tag !== "Unexpected" || issue.path.length < 2) return ""
+  const at = (config: unknown) =>
+    issue.path.slice(0, -1).reduce<unknown>((u, key) => check.isRecord(u) ? u[key as string] : undefined, config)
+  const mergedSection = at(merged)
+  const givenSection = at(given)
+  return check.isRecord(givenSection) && givenSection.kind === undefined && check.isRecord(mergedSection) &&
+      typeof mergedSection.kind === "string"
+    ? ` (a section with no kind is merged with the default, of kind ${JSON.stringify(mergedSection.kind)})`
+    : ""
+}
+
+/**
  * Decodes a configuration, merged with `defaults` field by field, or lists every problem with its path,
  * e.g. `retry.maxAttempts: must be a whole number ≥ 1, got 0`.
  */
@@ -337,7 +353,11 @@ export const decode = (input: unknown, defaults: object = {}): Either.Either<Con
     ? ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
       // `false | {...}` and optional fields are unions: their other branches only add noise.
       .filter((issue) => !/^Expected (false|undefined), actual/.test(issue.message))
-      .map((issue) => `${issue.path.length === 0 ? "config" : issue.path.join(".")}: ${reword(issue.message)}`)
+      .map((issue) =>
+        `${issue.path.length === 0 ? "config" : issue.path.join(".")}: ${reword(issue.message)}${
+          kindTaken(input, merged, issue)
+        }`
+      )
     : []
   if (schemaIssues.length === 0 && rules.list.length === 0 && Either.isRight(decoded)) {
     return Either.right(decoded.right)
