@@ -23,6 +23,7 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor
 } from "@opentelemetry/sdk-trace-base"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -55,7 +56,7 @@ export const anthropic = (
 /** A constant backoff of `backoff`, `maxAttempts` calls, and nothing else unless `extra` turns it on. */
 export const config = (
   extra: Partial<ResilientLanguageModel.Options["resilience"] & object> = {},
-  backoff = "1 seconds",
+  backoff: Duration.DurationInput = "1 seconds",
   maxAttempts = 3
 ): NonNullable<ResilientLanguageModel.Options["resilience"]> => ({
   retry: { maxAttempts, backoff: { base: backoff, max: backoff, jitter: "none" } },

@@ -9,16 +9,24 @@
  * A schedule's first delay is the wait before the *second* call: the first call
  * is never delayed.
  *
+ * `Backoff.make` checks its plain options where the backoff is defined and
+ * throws an `InvalidPolicyError` listing every problem (an unknown jitter, a
+ * cap below the base); `Backoff.validate` returns it instead, for options
+ * from outside the program.
+ *
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
+import * as Either from "effect/Either"
+import { dual, identity } from "effect/Function"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleInterval from "effect/ScheduleInterval"
 import * as internal from "./internal/schedule.js"
+import { atLeastBase, isRecord, Issues, missing, oneOf, show } from "./internal/validate.js"
+import { InvalidPolicyError } from "./PolicyError.js"
 
 /**
  * Exponential backoff, capped: the n-th delay (from 0) is
@@ -246,18 +254,100 @@ const spread = (d: number, jitter: Jitter): Effect.Effect<Duration.Duration> => 
 export interface Options {
   /** The first delay, before jitter. */
   readonly base: Duration.DurationInput
-  /** Growth per retry; 2 when omitted. Ignored by `"decorrelated"`. */
+  /** Growth per retry, in [1, 1000]; 2 when omitted. Ignored by `"decorrelated"`. */
   readonly factor?: number | undefined
-  /** No delay is ever longer, jitter included. */
+  /** No delay is ever longer, jitter included; at least `base`. */
   readonly max: Duration.DurationInput
   /** `"full"` when omitted. */
   readonly jitter?: "none" | "full" | "equal" | "decorrelated" | Jitter | undefined
+}
+
+/** Every option's name: a new option added to `Options` and not here is a compile error, not a rejected option. */
+const optionNames = { base: true, factor: true, max: true, jitter: true } as const satisfies Record<
+  keyof Options,
+  true
+>
+
+const jitterNames = ["none", "full", "equal", "decorrelated"] as const
+
+/**
+ * Checks backoff options and builds the backoff, or lists every problem
+ * found (unknown options included), each naming its option: for options
+ * that come from outside the program.
+ *
+ * @example
+ * ```ts
+ * import { Backoff } from "@effect-resilience/core"
+ * import { Either } from "effect"
+ *
+ * const result = Backoff.validate({ base: "1 second", max: "1 minute", jitter: "ful" as "full" })
+ * if (Either.isLeft(result)) {
+ *   console.log(result.left.issues)
+ *   // ['jitter: must be "none", "full", "equal", "decorrelated" or a Backoff.Jitter, got "ful"']
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const validate = (options: Options): Either.Either<Schedule.Schedule<Duration.Duration>, InvalidPolicyError> => {
+  const issues = new Issues()
+  if (!isRecord(options)) {
+    issues.add("options", `must be an object such as { base: "500 millis", max: "30 seconds" }, got ${show(options)}`)
+  } else {
+    check(issues, options)
+  }
+  return issues.list.length > 0
+    ? Either.left(new InvalidPolicyError({ policy: "backoff", issues: issues.list }))
+    : Either.right(build(options))
+}
+
+/** Checks every option of a backoff, each problem recorded in `issues` (which may be under another option). */
+const check = (issues: Issues, options: Record<string, unknown>): void => {
+  issues.unexpectedKeys(options, optionNames)
+  const base = options.base === undefined ? issues.add("base", missing) : issues.duration("base", options.base)
+  const max = options.max === undefined ? issues.add("max", missing) : issues.duration("max", options.max)
+  if (Duration.isDuration(base) && Duration.isDuration(max) && Duration.lessThan(max, base)) {
+    issues.add("max", atLeastBase(base, options.max))
+  }
+  if (options.factor !== undefined) issues.numberInRange("factor", options.factor, 1, 1000)
+  const jitter = options.jitter
+  if (jitter === undefined || (jitterNames as ReadonlyArray<unknown>).includes(jitter)) return
+  if (isRecord(jitter)) {
+    switch (jitter._tag) {
+      case "Full":
+      case "Equal":
+        return
+      case "Proportional":
+        return issues.numberInRange("jitter.ratio", jitter.ratio, 0, 1)
+      case "Additive":
+        return void issues.duration("jitter.amount", jitter.amount)
+    }
+  }
+  issues.add("jitter", oneOf(jitter, jitterNames, "a Backoff.Jitter")!)
+}
+
+const build = (options: Options): Schedule.Schedule<Duration.Duration> => {
+  const jitter = options.jitter ?? "full"
+  if (jitter === "decorrelated") return decorrelated(options)
+  const exponentialBackoff = exponential(options)
+  if (jitter === "none") return exponentialBackoff
+  const max = Duration.decode(options.max)
+  return exponentialBackoff.pipe(
+    jittered(jitter === "full" ? full : jitter === "equal" ? equal : jitter),
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, max))
+  )
 }
 
 /**
  * Builds a backoff from plain options: exponential (or decorrelated), then
  * jitter, then the cap, so that no delay ever exceeds `max`, whatever the
  * jitter.
+ *
+ * Invalid options throw an `InvalidPolicyError` listing every problem, where
+ * the backoff is defined (as `Retry.policy` does), never a defect at the
+ * first retry. For options that come from outside the program, use
+ * `Backoff.validate`.
  *
  * @example
  * ```ts
@@ -269,17 +359,8 @@ export interface Options {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Schedule.Schedule<Duration.Duration> => {
-  const jitter = options.jitter ?? "full"
-  if (jitter === "decorrelated") return decorrelated(options)
-  const exponentialBackoff = exponential(options)
-  if (jitter === "none") return exponentialBackoff
-  const max = Duration.decode(options.max)
-  return exponentialBackoff.pipe(
-    jittered(jitter === "full" ? full : jitter === "equal" ? equal : jitter),
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, max))
-  )
-}
+export const make = (options: Options): Schedule.Schedule<Duration.Duration> =>
+  Either.getOrThrowWith(validate(options), identity)
 
 /**
  * The default backoff: exponential from 500 ms, doubling, capped at 30 s, full

@@ -11,8 +11,10 @@ import * as Schema from "effect/Schema"
 
 /**
  * Options that cannot describe a policy (`maxAttempts: 0`, a negative
- * duration, a jitter ratio above 1, ...). `issues` lists every problem found,
- * each naming its option.
+ * duration, a jitter ratio above 1, an unknown option, ...). `issues` lists
+ * every problem found, each naming its option's path and showing the value
+ * received (`NaN` and `Infinity` as such), in the same words whether the
+ * options went to a policy's own constructor or to `Resilience.Config`.
  *
  * @example
  * ```ts

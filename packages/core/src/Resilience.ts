@@ -20,7 +20,8 @@
  *
  * A pipeline is built from plain data (`Resilience.Config`, validated once
  * with every problem listed), so it can come from a file or from effect's
- * `Config`. Every policy has a default; `false` turns one off.
+ * `Config`. Every policy has a default; `false` turns one off; a section
+ * given in part is merged with the default section field by field.
  *
  * @since 0.1.0
  */
@@ -42,11 +43,27 @@ import * as RateLimiter from "./RateLimiter.js"
 import * as Timeout from "./Timeout.js"
 
 /**
- * A pipeline's configuration as plain data. Durations are numbers of
- * milliseconds or text (`"500 millis"`, `"2 seconds"`). Every field is
- * optional; `false` turns a policy off. A backoff's `jitter` is `"none"`,
- * `"full"` (the default), `"equal"`, `"decorrelated"` or `"proportional"`
- * (±`jitterRatio`, 0.25 when omitted).
+ * A pipeline's configuration as plain data. Every field is optional;
+ * `false` turns a policy off.
+ *
+ * - Durations are typed as effect's `Duration.DurationInput`: a number of
+ *   milliseconds, text such as `"500 millis"` or `"2 seconds"`, or a
+ *   `Duration`. A misspelt unit (`attemptTimeout: "a while"`) is a compile
+ *   error in code, as it is for effect's own APIs; data whose type the
+ *   compiler cannot know (a JSON file, the environment) is checked the same
+ *   way at run time by `Resilience.validate`, `Resilience.make` and
+ *   `Resilience.layerConfig` (which takes a `Config` of any shape).
+ * - A section given in part is merged with the default section field by
+ *   field, at every depth: `retry: { backoff: { base: "1 second" } }` keeps
+ *   the default backoff's `factor`, `max` and `jitter`. A `budget` or a
+ *   `trip` of another `kind` than the default's replaces it whole.
+ * - A backoff's `jitter` is `"none"`, `"full"`, `"equal"`, `"decorrelated"`
+ *   or `"proportional"` (±`jitterRatio`, 0.25 when omitted). A retry backoff
+ *   without one uses full jitter; a `breakDuration` is never randomised
+ *   unless its `jitter` says so.
+ * - Every problem is listed in one `InvalidPolicyError`, each with its path
+ *   and the value received, worded as the policies' own constructors word it
+ *   (`retry.maxAttempts: must be a whole number ≥ 1, got 0`).
  *
  * @example
  * ```ts
@@ -220,9 +237,10 @@ export interface Service {
 export class Resilience extends Context.Tag("@effect-resilience/core/Resilience")<Resilience, Service>() {}
 
 /**
- * Checks a configuration: the decoded configuration with defaults filled
- * in, or one `InvalidPolicyError` listing every problem (unknown keys
- * included) with its path.
+ * Checks a configuration of any type (e.g. read from a file): the decoded
+ * configuration with defaults filled in (field by field), or one
+ * `InvalidPolicyError` listing every problem (unknown keys included) with its
+ * path and the value received.
  *
  * @example
  * ```ts
@@ -281,7 +299,11 @@ export const layer = (config?: Config, options?: Options): Layer.Layer<Resilienc
   Layer.scoped(Resilience, make(config, options))
 
 /**
- * A layer that reads the configuration from effect's `Config`.
+ * A layer that reads the configuration from effect's `Config`. What it
+ * reads is data of unknown type (a duration from the environment is any
+ * text), so it is checked when the layer is built, with every problem listed
+ * in the `InvalidPolicyError`, as `Resilience.validate` checks a JSON file's
+ * content (`Config.succeed(json)` passes one here).
  *
  * @example
  * ```ts
@@ -299,7 +321,7 @@ export const layer = (config?: Config, options?: Options): Layer.Layer<Resilienc
  * @category layers
  */
 export const layerConfig = (
-  config: EffectConfig.Config<Config>,
+  config: EffectConfig.Config<unknown>,
   options?: Options
 ): Layer.Layer<Resilience, PolicyError.InvalidPolicyError | ConfigError.ConfigError> =>
   Layer.scoped(Resilience, internal.makeFromConfig(config, options))

@@ -143,7 +143,12 @@ export interface Policy<in E> {
 }
 
 /**
- * Checks options and builds a policy, or lists every problem found.
+ * Checks options and builds a policy, or lists every problem found, each
+ * with its option's path and the value received: for options that come from
+ * outside the program, whatever their static type says. Unknown options (a
+ * typo such as `maxAttempt`), a `backoff` that is neither a `Schedule` nor
+ * valid `Backoff.Options`, a `budget` that is not a `RetryBudget` and a
+ * `tracing` other than `true`, `false` or `"auto"` are problems too.
  *
  * @example
  * ```ts

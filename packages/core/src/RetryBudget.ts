@@ -28,6 +28,7 @@ import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
+import * as check from "./internal/validate.js"
 import { Issues } from "./internal/validate.js"
 import { InvalidPolicyError } from "./PolicyError.js"
 import * as StateStore from "./StateStore.js"
@@ -125,12 +126,8 @@ export const validateTokenBucket = (
   const issues = new Issues()
   const maxTokens = options.maxTokens ?? 10
   const tokenRatio = options.tokenRatio ?? 0.1
-  if (!(typeof maxTokens === "number" && Number.isFinite(maxTokens) && maxTokens > 0)) {
-    issues.add("maxTokens", `must be a finite number > 0, got ${String(maxTokens)}`)
-  }
-  if (!(typeof tokenRatio === "number" && tokenRatio > 0 && tokenRatio <= maxTokens)) {
-    issues.add("tokenRatio", `must be a number in (0, maxTokens], got ${String(tokenRatio)}`)
-  }
+  issues.check("maxTokens", check.finiteNumber(maxTokens, "> 0"))
+  issues.check("tokenRatio", check.tokenRatio(tokenRatio, maxTokens))
   const key = validateKey(issues, options.key ?? "default")
   return issues.list.length > 0
     ? Either.left(new InvalidPolicyError({ policy: "retry budget", issues: issues.list }))
@@ -157,9 +154,7 @@ export const validateRatio = (
   const ratio = options.ratio ?? 0.2
   const minRetriesPerSecond = options.minRetriesPerSecond ?? 10
   issues.numberInRange("ratio", ratio, 0, 1)
-  if (!(typeof minRetriesPerSecond === "number" && Number.isFinite(minRetriesPerSecond) && minRetriesPerSecond >= 0)) {
-    issues.add("minRetriesPerSecond", `must be a finite number ≥ 0, got ${String(minRetriesPerSecond)}`)
-  }
+  issues.check("minRetriesPerSecond", check.finiteNumber(minRetriesPerSecond, "≥ 0"))
   const window = issues.duration("window", options.window ?? "10 seconds", { positive: true })
   const key = validateKey(issues, options.key ?? "default")
   return issues.list.length > 0 || window === undefined

@@ -41,13 +41,13 @@ describe("Resilience.make", () => {
       expect(error._tag).toBe("InvalidPolicyError")
       expect(error.issues).toEqual([
         "retries: is unexpected, expected: \"retry\" | \"budget\" | \"circuitBreaker\" | \"bulkhead\" | \"rateLimiter\" | \"attemptTimeout\" | \"deadline\"",
-        "retry.maxAttempts: must be a whole number ≥ 1",
-        "retry.backoff.max: must be ≥ base",
-        "budget.ratio: must be a number in [0, 1]",
-        "circuitBreaker.trip.window: must be ≥ 0, got \"-1 seconds\"",
-        "circuitBreaker.trip.minimumThroughput: must be a whole number ≥ 1",
+        "retry.maxAttempts: must be a whole number ≥ 1, got 0",
+        "retry.backoff.max: must be ≥ base (2s), got \"1 second\"",
+        "budget.ratio: must be a number in [0, 1], got 2",
+        "circuitBreaker.trip.window: must be > 0, got \"-1 seconds\"",
+        "circuitBreaker.trip.minimumThroughput: must be a whole number ≥ 1, got 0",
         "bulkhead.maxConcurent: is unexpected, expected: \"maxConcurrent\" | \"maxQueue\"",
-        "attemptTimeout: must be a duration such as \"500 millis\" or \"2 seconds\", or a number of milliseconds, got \"5 sekonds\""
+        "attemptTimeout: must be a duration (e.g. \"500 millis\", \"2 seconds\"), got \"5 sekonds\""
       ])
     }))
 
@@ -296,7 +296,9 @@ describe("Resilience rate limiter configuration", () => {
 
   it.effect("refuses a burst that is not a whole number ≥ 1", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Resilience.validate({ rateLimiter: { burst: { requests: 0, tokens: 1.5 } } }))
+      const error = yield* Effect.flip(Resilience.validate({
+        rateLimiter: { requestsPerMinute: 60, tokensPerMinute: 1_000, burst: { requests: 0, tokens: 1.5 } }
+      }))
       expect(error.issues.length).toBe(2)
       expect(error.issues.every((issue) => issue.startsWith("rateLimiter.burst."))).toBe(true)
     }))

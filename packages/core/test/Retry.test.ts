@@ -311,7 +311,7 @@ describe("Retry.policy", () => {
       "maxAttempts: must be a whole number ≥ 1, got 0",
       "retryAfterCeiling: must be ≥ 0, got \"-1 seconds\"",
       "maxElapsed: must be > 0, got NaN",
-      "backoff.max: must be ≥ backoff.base (2s), got 1s",
+      "backoff.max: must be ≥ base (2s), got \"1 second\"",
       "backoff.factor: must be a number in [1, 1000], got 0.5"
     ])
     expect(error.message).toContain("invalid retry policy: maxAttempts")

@@ -58,32 +58,10 @@ export const defaults = {
   deadline: false
 } as const satisfies { readonly [K in keyof Resilience.Config]-?: Exclude<Resilience.Config[K], undefined> }
 
-/** Fills in defaults, section by section: a section given replaces the default's fields it names. */
-const withDefaults = (config: unknown): unknown => {
-  if (config === undefined || config === null) return defaults
-  if (typeof config !== "object" || Array.isArray(config)) return config
-  const given = config as Record<string, unknown>
-  const merged: Record<string, unknown> = { ...given }
-  for (const [key, fallback] of Object.entries(defaults)) {
-    const value = given[key]
-    if (value === undefined) merged[key] = fallback
-    else if (isPlainObject(value) && isPlainObject(fallback)) {
-      // A different kind of trip or budget replaces the default one whole.
-      merged[key] = "kind" in value && value.kind !== (fallback as { kind?: unknown }).kind
-        ? value
-        : { ...fallback, ...value }
-    }
-  }
-  return merged
-}
-
-const isPlainObject = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
 /** Implements `Resilience.validate`, documented there. */
 export const validate = (config?: unknown): Effect.Effect<configInternal.Config, InvalidPolicyError> =>
   Effect.suspend(() =>
-    Either.match(configInternal.decode(withDefaults(config)), { onLeft: Effect.fail, onRight: Effect.succeed })
+    Either.match(configInternal.decode(config, defaults), { onLeft: Effect.fail, onRight: Effect.succeed })
   )
 
 /** Implements `Resilience.make`, documented there. */
@@ -258,7 +236,8 @@ export const make = (
 
 /** Implements `Resilience.makeFromConfig`, documented there. */
 export const makeFromConfig = (
-  config: Config.Config<Resilience.Config>,
+  // Read at run time (from the environment, as text): checked by `make` like any data of unknown type.
+  config: Config.Config<unknown>,
   options?: Resilience.Options
 ): Effect.Effect<Resilience.Service, InvalidPolicyError | ConfigError.ConfigError, Scope.Scope> =>
-  Effect.flatMap(config, (value) => make(value, options))
+  Effect.flatMap(config, (value) => make(value as Resilience.Config, options))

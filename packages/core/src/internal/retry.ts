@@ -4,6 +4,7 @@ import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
@@ -18,7 +19,7 @@ import type * as Retry from "../Retry.js"
 import * as RetryBudget from "../RetryBudget.js"
 import * as metrics from "./metrics.js"
 import * as scheduleStep from "./schedule.js"
-import { Issues } from "./validate.js"
+import { isRecord, Issues, oneOf, show } from "./validate.js"
 
 // ---------------------------------------------------------------------------
 // Construction
@@ -41,11 +42,30 @@ interface CompiledPolicy<E> extends Retry.Policy<E> {
   readonly firstSpanOptions: Tracer.SpanOptions
 }
 
+/** Every option's name: a new option added to `Retry.Options` and not here is a compile error, not a rejected one. */
+const optionNames = {
+  maxAttempts: true,
+  backoff: true,
+  classify: true,
+  retryAfterCeiling: true,
+  maxElapsed: true,
+  budget: true,
+  key: true,
+  tracing: true
+} as const satisfies Record<keyof Retry.Options<unknown>, true>
+
 /** Implements `Retry.validate`, documented there. */
 export const validate = <E = unknown>(
   options: Retry.Options<E> = {}
 ): Either.Either<Retry.Policy<E>, InvalidPolicyError> => {
   const issues = new Issues()
+  // Options may come from outside the program, whatever their type says.
+  const given: unknown = options
+  if (!isRecord(given)) {
+    issues.add("options", `must be an object of Retry.Options, got ${show(given)}`)
+    return Either.left(new InvalidPolicyError({ policy: "retry", issues: issues.list }))
+  }
+  issues.unexpectedKeys(given, optionNames)
   const maxAttempts = options.maxAttempts ?? 3
   issues.wholeNumber("maxAttempts", maxAttempts, 1)
   const retryAfterCeiling = options.retryAfterCeiling === undefined
@@ -54,16 +74,20 @@ export const validate = <E = unknown>(
   const maxElapsed = options.maxElapsed === undefined
     ? Option.none()
     : Option.fromNullable(issues.duration("maxElapsed", options.maxElapsed, { positive: true }))
-  const backoff = options.backoff === undefined
-    ? Backoff.standard
-    : Schedule.isSchedule(options.backoff)
-    ? options.backoff
-    : validateBackoff(issues, options.backoff)
+  const backoff = validateBackoff(issues, options.backoff)
   const key = options.key ?? "default"
   if (typeof key !== "string" || key.length === 0) issues.add("key", "must be a non-empty string")
   if (options.classify !== undefined && !Predicate.isFunction(options.classify)) {
     issues.add("classify", "must be a function from an error to a verdict")
   }
+  if (options.budget !== undefined && !isRetryBudget(options.budget)) {
+    issues.add(
+      "budget",
+      `must be a retry budget (from RetryBudget.tokenBucket or RetryBudget.ratio), got ${show(options.budget)}`
+    )
+  }
+  const tracing = options.tracing ?? "auto"
+  issues.check("tracing", oneOf(tracing, [true, false, "auto"]))
   if (issues.list.length > 0 || retryAfterCeiling === undefined || backoff === undefined) {
     return Either.left(new InvalidPolicyError({ policy: "retry", issues: issues.list }))
   }
@@ -75,7 +99,7 @@ export const validate = <E = unknown>(
     maxElapsed,
     budget: options.budget === undefined ? Option.none() : Option.some(options.budget),
     key,
-    tracing: options.tracing ?? "auto"
+    tracing
   }))
 }
 
@@ -83,36 +107,33 @@ export const validate = <E = unknown>(
 export const policy = <E = unknown>(options?: Retry.Options<E>): Retry.Policy<E> =>
   Either.getOrThrowWith(validate(options), (error) => error)
 
+/** A schedule as given, or backoff options checked by `Backoff.validate`, their problems under `backoff.`. */
 const validateBackoff = (
   issues: Issues,
-  options: Backoff.Options
-): Schedule.Schedule<Duration.Duration> | undefined => {
-  const base = issues.duration("backoff.base", options.base)
-  const max = issues.duration("backoff.max", options.max)
-  if (base !== undefined && max !== undefined && Duration.lessThan(max, base)) {
-    issues.add("backoff.max", `must be ≥ backoff.base (${Duration.format(base)}), got ${Duration.format(max)}`)
+  backoff: unknown
+): Schedule.Schedule<unknown, any> | undefined => {
+  if (backoff === undefined) return Backoff.standard
+  if (Schedule.isSchedule(backoff)) return backoff as Schedule.Schedule<unknown, any>
+  if (!isRecord(backoff)) {
+    issues.add(
+      "backoff",
+      `must be a Schedule or an object such as { base: "500 millis", max: "30 seconds" }, got ${show(backoff)}`
+    )
+    return undefined
   }
-  if (
-    options.factor !== undefined &&
-    !(typeof options.factor === "number" && options.factor >= 1 && options.factor <= 1000)
-  ) {
-    issues.add("backoff.factor", `must be a number in [1, 1000], got ${String(options.factor)}`)
-  }
-  const jitter = options.jitter
-  if (jitter !== undefined) {
-    if (typeof jitter === "string") {
-      if (!["none", "full", "equal", "decorrelated"].includes(jitter)) {
-        issues.add(
-          "backoff.jitter",
-          `must be "none", "full", "equal", "decorrelated" or a Backoff.Jitter, got "${jitter}"`
-        )
-      }
-    } else if (jitter._tag === "Proportional") {
-      issues.numberInRange("backoff.jitter.ratio", jitter.ratio, 0, 1)
-    }
-  }
-  return base === undefined || max === undefined ? undefined : Backoff.make(options)
+  return Either.match(Backoff.validate(backoff as unknown as Backoff.Options), {
+    onLeft: (error) => {
+      issues.nest("backoff", error.issues)
+      return undefined
+    },
+    onRight: identity
+  })
 }
+
+/** What `RetryBudget.tokenBucket` and `RetryBudget.ratio` make: a key, settings and a store that can withdraw. */
+const isRetryBudget = (u: unknown): u is RetryBudget.RetryBudget =>
+  isRecord(u) && typeof u.key === "string" && isRecord(u.settings) && typeof u.settings._tag === "string" &&
+  isRecord(u.store) && Predicate.isFunction(u.store.withdraw) && Predicate.isFunction(u.store.record)
 
 const compile = <E>(policy: Retry.Policy<E>): CompiledPolicy<E> => {
   // Metrics bound to this policy's labels once (see `internal/metrics.ts` for why not `Metric.tagged`).
