@@ -263,7 +263,93 @@ export const record = (self: RetryBudget, event: "Request" | "Success" | "Failur
 }
 
 /**
+ * A retry the budget allowed, counted when it was granted (`at`, epoch
+ * milliseconds of the `Clock`). If the retry never reaches the provider (a
+ * breaker or bulkhead refuses it, or its caller gives up while waiting),
+ * `refund` gives it back. `Retry` does both for you.
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* RetryBudget.ratio()
+ *   const reservation: RetryBudget.Reservation | undefined = yield* RetryBudget.reserve(budget)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reservation {
+  readonly budget: RetryBudget
+  readonly at: number
+}
+
+/**
+ * Asks for one retry: a `Reservation` when the budget allows it (the retry is
+ * then counted), `undefined` when it does not.
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* RetryBudget.ratio({ ratio: 0.2, minRetriesPerSecond: 1 })
+ *   const reservation = yield* RetryBudget.reserve(budget)
+ *   // ... the retry was refused locally, before reaching the provider:
+ *   if (reservation !== undefined) yield* RetryBudget.refund(reservation)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const reserve = (self: RetryBudget): Effect.Effect<Reservation | undefined> =>
+  Effect.flatMap(currentMillis, (now) =>
+    Effect.flatMap(self.store.withdraw(self.key, now, self.settings), (allowed) =>
+      // Retry decisions are rare next to calls: the gauge is brought up to date at each one.
+      Effect.as(
+        Effect.flatMap(
+          self.store.level(self.key, now, self.settings),
+          (level) => Effect.sync(() => levelGauge.unsafeUpdate(level, [MetricLabel.make("resilience.key", self.key)]))
+        ),
+        allowed ? { budget: self, at: now } : undefined
+      )))
+
+/**
+ * Gives back a reserved retry that never reached the provider: a ratio budget
+ * stops counting it (a token bucket counts nothing when it grants a retry, so
+ * there is nothing to give back).
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* RetryBudget.ratio({ ratio: 0, minRetriesPerSecond: 0.1, window: "10 seconds" })
+ *   const reservation = yield* RetryBudget.reserve(budget) // the window's only retry
+ *   if (reservation !== undefined) yield* RetryBudget.refund(reservation)
+ *   return yield* RetryBudget.level(budget) // 1 again
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const refund = (reservation: Reservation): Effect.Effect<void> => {
+  const budget = reservation.budget
+  return budget.settings._tag === "TokenBucket"
+    ? Effect.void
+    : Effect.flatMap(currentMillis, (now) => budget.store.refund(budget.key, now, budget.settings, reservation.at))
+}
+
+/**
  * Asks for one retry: `true` when the budget allows it (it is then counted).
+ * `reserve` does the same and can give the retry back.
  *
  * @example
  * ```ts
@@ -277,16 +363,7 @@ export const record = (self: RetryBudget, event: "Request" | "Success" | "Failur
  * @category operations
  */
 export const withdraw = (self: RetryBudget): Effect.Effect<boolean> =>
-  Effect.flatMap(currentMillis, (now) =>
-    Effect.flatMap(self.store.withdraw(self.key, now, self.settings), (allowed) =>
-      // Retry decisions are rare next to calls: the gauge is brought up to date at each one.
-      Effect.as(
-        Effect.flatMap(
-          self.store.level(self.key, now, self.settings),
-          (level) => Effect.sync(() => levelGauge.unsafeUpdate(level, [MetricLabel.make("resilience.key", self.key)]))
-        ),
-        allowed
-      )))
+  Effect.map(reserve(self), (reservation) => reservation !== undefined)
 
 /**
  * The level of each retry budget (tokens left, or retries still allowed in the

@@ -1,17 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
+import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as ProviderError from "../src/ProviderError.js"
 import * as ResilienceEvent from "../src/ResilienceEvent.js"
 import * as Retry from "../src/Retry.js"
 import * as RetryBudget from "../src/RetryBudget.js"
 import * as StateStore from "../src/StateStore.js"
-import { runVirtual } from "./utils.js"
+import { runVirtual, scripted } from "./utils.js"
 
 const down = new ProviderError.TransientError({ provider: "p", reason: "Unavailable", status: 503, message: "down" })
 
@@ -106,6 +110,47 @@ describe("RetryBudget.ratio", () => {
 })
 
 describe("RetryBudget with Retry", () => {
+  it.effect("charges a ratio budget only for retries that reach the provider (not those the breaker refuses)", () =>
+    Effect.gen(function*() {
+      // 2 retries per 10 s window, whatever the traffic
+      const budget = yield* RetryBudget.ratio({ ratio: 0, minRetriesPerSecond: 0.2, window: "10 seconds" })
+      const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutive(1), breakDuration: "1 second" })
+      const policy = Retry.policy({ maxAttempts: 5, backoff: Schedule.spaced("100 millis"), budget })
+      const provider = scripted<string, ProviderError.TransientError>([
+        { fail: down },
+        { succeed: "ok" },
+        { fail: down },
+        { succeed: "ok" }
+      ])
+      const request = provider.call.pipe(CircuitBreaker.protect(breaker), Retry.retry(policy), Effect.exit, Effect.fork)
+      // request 1 fails at 0; its retry at 100 ms is refused by the open breaker; its retry at 1 s succeeds
+      const first = yield* request
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Fiber.join(first)).toEqual(Exit.succeed("ok"))
+      expect(provider.instants).toEqual([0, 1_000])
+      // request 2 fails once at 2 s: one retry of the window reached the provider, so one is left for it
+      const second = yield* request
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Fiber.join(second)).toEqual(Exit.succeed("ok"))
+      expect(provider.instants).toEqual([0, 1_000, 2_000, 3_000])
+      // both retries of the window are spent now: the refused ones cost nothing
+      expect(yield* RetryBudget.level(budget)).toBe(0)
+    }))
+
+  it.effect("gives the retry back when the caller gives up while waiting for it", () =>
+    Effect.gen(function*() {
+      const budget = yield* RetryBudget.ratio({ ratio: 0, minRetriesPerSecond: 0.1, window: "10 seconds" })
+      const policy = Retry.policy({ maxAttempts: 3, backoff: Schedule.spaced("1 second"), budget })
+      const provider = scripted<string, ProviderError.TransientError>([{ fail: down }])
+      const fiber = yield* Effect.fork(Retry.retry(provider.call, policy))
+      yield* TestClock.adjust("500 millis")
+      // the window's only retry is granted, and the caller is waiting for it
+      expect(yield* RetryBudget.level(budget)).toBe(0)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* RetryBudget.level(budget)).toBe(1)
+      expect(provider.instants).toEqual([0])
+    }))
+
   it.scoped("stops retrying with the last error and a BudgetExhausted event", () =>
     Effect.gen(function*() {
       const queue = yield* ResilienceEvent.subscribe

@@ -150,14 +150,24 @@ describe.skipIf(!available)("RedisStateStore", () => {
       const random = seeded(11)
       const budgetEvents = ["Request", "Success", "Failure"] as const
       let withdrawn = 0
+      let refunded = 0
+      // When each key's granted retries were withdrawn: a refund gives back one of them (or one long gone).
+      const grants = new Map<string, Array<number>>()
       for (const settings of [tokenBucket, ratioBudget]) {
         let now = 1_700_000_000_000
         for (let i = 0; i < 300; i++) {
           now += 100 * random(3)
           const key = `${settings._tag}-${random(2)}`
-          const op = random(4)
+          const op = random(5)
           const event = budgetEvents[random(3)]
-          const [expected, actual] = op < 2
+          const granted = grants.get(key) ?? []
+          const refundOf = granted[random(granted.length + 1)] ?? now - 10_000
+          const [expected, actual] = op === 4
+            ? yield* Effect.all([
+              memory.budget.refund(key, now, settings, refundOf),
+              redis.budget.refund(key, now, settings, refundOf)
+            ]).pipe(Effect.as([0, 0]))
+            : op < 2
             ? yield* Effect.all([
               memory.budget.record(key, now, settings, event),
               redis.budget.record(key, now, settings, event)
@@ -166,13 +176,18 @@ describe.skipIf(!available)("RedisStateStore", () => {
             ? yield* Effect.all([memory.budget.withdraw(key, now, settings), redis.budget.withdraw(key, now, settings)])
             : yield* Effect.all([memory.budget.level(key, now, settings), redis.budget.level(key, now, settings)])
           expect(actual, `operation ${i} on ${key}`).toEqual(expected)
-          if (op === 2 && actual === true) withdrawn++
+          if (op === 2 && actual === true) {
+            withdrawn++
+            grants.set(key, [...granted, now])
+          }
+          if (op === 4) refunded++
           expect(yield* redis.budget.level(key, now, settings), `level after ${i} on ${key}`).toEqual(
             yield* memory.budget.level(key, now, settings)
           )
         }
       }
       expect(withdrawn).toBeGreaterThan(10)
+      expect(refunded).toBeGreaterThan(10)
       yield* healthy(events)
     }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
 

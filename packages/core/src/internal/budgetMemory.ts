@@ -63,6 +63,15 @@ export const make = (maxKeys: number): StateStore.BudgetStore => {
         return true
       }),
 
+    refund: (key, now, settings, withdrawnAt) =>
+      Effect.sync(() => {
+        if (settings._tag === "TokenBucket") return
+        const e = entry(key)
+        prune(e.retries, now - settings.windowMillis)
+        const index = e.retries.lastIndexOf(withdrawnAt)
+        if (index >= 0) e.retries.splice(index, 1)
+      }),
+
     level: (key, now, settings) =>
       Effect.sync(() => {
         const e = entry(key)

@@ -166,7 +166,12 @@ const compiled = <E>(policy: Retry.Policy<E>): CompiledPolicy<E> =>
 
 /** The success value of one attempt that failed and will be retried after `delayMillis`. */
 class Retrying {
-  constructor(readonly delayMillis: number, readonly state: unknown) {}
+  constructor(
+    readonly delayMillis: number,
+    readonly state: unknown,
+    /** The budget's retry, given back if the retry never reaches the provider. */
+    readonly reservation: RetryBudget.Reservation | undefined
+  ) {}
 }
 
 interface Run<A, E, R> {
@@ -193,7 +198,12 @@ export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Polic
     )
     const traced = compiledPolicy.tracing === "auto" ? fiber.currentTracer !== nativeTracer : compiledPolicy.tracing
     const start = (startedAt: number) =>
-      attemptOnce({ self, policy: compiledPolicy, events, traced, startedAt }, 1, compiledPolicy.backoff.initial)
+      attemptOnce(
+        { self, policy: compiledPolicy, events, traced, startedAt },
+        1,
+        compiledPolicy.backoff.initial,
+        undefined
+      )
     const run = Option.isSome(compiledPolicy.maxElapsed) ? Effect.flatMap(Clock.currentTimeMillis, start) : start(0)
     return recordRequest && Option.isSome(budget)
       ? Effect.zipRight(RetryBudget.record(budget.value, "Request"), run)
@@ -205,23 +215,32 @@ export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Polic
  * One call and what follows it. Without spans and events — the common case — the retry decision and
  * the wait run in the failure branch, so a success costs one `matchEffect` and one metric update.
  */
-const attemptOnce = <A, E, R>(run: Run<A, E, R>, attempt: number, state: unknown): Effect.Effect<A, E, R> =>
+const attemptOnce = <A, E, R>(
+  run: Run<A, E, R>,
+  attempt: number,
+  state: unknown,
+  reservation: RetryBudget.Reservation | undefined
+): Effect.Effect<A, E, R> =>
   run.traced || run.events.enabled
     ? Effect.flatMap(
-      instrumentedAttempt(run, attempt, state),
+      instrumentedAttempt(run, attempt, state, reservation),
       (result) => result instanceof Retrying ? retryAfterWait(run, attempt, result) : Effect.succeed(result)
     )
     : Effect.matchEffect(run.self, {
       onFailure: (error) =>
-        Effect.flatMap(decide(run, error, attempt, state), (next) => retryAfterWait(run, attempt, next)),
+        Effect.flatMap(decide(run, error, attempt, state, reservation), (next) => retryAfterWait(run, attempt, next)),
       onSuccess: (value) => succeeded(run.policy, value)
     })
 
-const retryAfterWait = <A, E, R>(run: Run<A, E, R>, attempt: number, next: Retrying): Effect.Effect<A, E, R> =>
-  Effect.sleep(Duration.millis(next.delayMillis)).pipe(
+const retryAfterWait = <A, E, R>(run: Run<A, E, R>, attempt: number, next: Retrying): Effect.Effect<A, E, R> => {
+  const sleep = Effect.sleep(Duration.millis(next.delayMillis))
+  const reservation = next.reservation
+  // A caller that gives up while waiting makes no further call: the retry it was granted is given back.
+  return (reservation === undefined ? sleep : Effect.onInterrupt(sleep, () => RetryBudget.refund(reservation))).pipe(
     Effect.zipRight(Deadline.markActivity(`attempt ${attempt + 1}`)),
-    Effect.zipRight(attemptOnce(run, attempt + 1, next.state))
+    Effect.zipRight(attemptOnce(run, attempt + 1, next.state, reservation))
   )
+}
 
 /** Counts a success (metric and budget) and gives the value back. */
 const succeeded = <A, E>(policy: CompiledPolicy<E>, value: A): Effect.Effect<A> => {
@@ -248,11 +267,12 @@ const succeeded = <A, E>(policy: CompiledPolicy<E>, value: A): Effect.Effect<A> 
 const instrumentedAttempt = <A, E, R>(
   run: Run<A, E, R>,
   attempt: number,
-  state: unknown
+  state: unknown,
+  reservation: RetryBudget.Reservation | undefined
 ): Effect.Effect<A | Retrying, E, R> => {
   const { events, policy } = run
   let effect: Effect.Effect<A | Retrying, E, R> = Effect.matchEffect(run.self, {
-    onFailure: (error) => decide(run, error, attempt, state),
+    onFailure: (error) => decide(run, error, attempt, state, reservation),
     onSuccess: (value) => {
       const counted = succeeded(policy, value)
       return events.enabled
@@ -279,16 +299,24 @@ const decide = <A, E, R>(
   run: Run<A, E, R>,
   error: E,
   attempt: number,
-  state: unknown
+  state: unknown,
+  reservation: RetryBudget.Reservation | undefined
 ): Effect.Effect<Retrying, E> => {
   const { events, policy } = run
   const verdict = policy.classify(error)
-  const annotate = run.traced
-    ? Effect.annotateCurrentSpan({
-      "resilience.verdict": verdict._tag,
-      "resilience.reason": verdict.reason
-    })
-    : Effect.void
+  // A call refused locally (open circuit, full bulkhead) never reached the provider: it costs the budget nothing,
+  // neither as a failure nor as the retry it was granted.
+  const rejectedLocally = Classify.isRejectedLocally(error)
+  const refunded = reservation !== undefined && rejectedLocally ? RetryBudget.refund(reservation) : Effect.void
+  const annotate = Effect.zipRight(
+    refunded,
+    run.traced
+      ? Effect.annotateCurrentSpan({
+        "resilience.verdict": verdict._tag,
+        "resilience.reason": verdict.reason
+      })
+      : Effect.void
+  )
   if (verdict._tag === "Permanent") {
     return annotate.pipe(
       Effect.zipRight(policy.metrics.permanent),
@@ -315,8 +343,7 @@ const decide = <A, E, R>(
       Effect.zipRight(run.traced ? Effect.annotateCurrentSpan("resilience.stop", why) : Effect.void),
       Effect.zipRight(Effect.fail(error))
     )
-  // A call refused locally (open circuit, full bulkhead) never reached the provider: it costs the budget nothing.
-  const recordFailure = Option.isSome(policy.budget) && !Classify.isRejectedLocally(error)
+  const recordFailure = Option.isSome(policy.budget) && !rejectedLocally
     ? RetryBudget.record(policy.budget.value, "Failure")
     : Effect.void
   return annotate.pipe(
@@ -339,44 +366,44 @@ const decide = <A, E, R>(
           ) {
             return giveUp("MaxElapsed")
           }
-          const scheduled = policy.metrics.delay(basis, delayMillis).pipe(
-            Effect.zipRight(failed(run, error, attempt, verdict, true)),
-            Effect.zipRight(
-              events.enabled
-                ? publish(events, (at) =>
-                  ResilienceEvent.RetryScheduled({
-                    key: policy.key,
-                    attempt,
-                    at,
-                    delay: Duration.millis(delayMillis),
-                    basis,
-                    reason: verdict.reason
-                  }))
-                : Effect.void
-            ),
-            Effect.zipRight(
-              run.traced
-                ? Effect.annotateCurrentSpan({
-                  "resilience.retry.delay_ms": delayMillis,
-                  "resilience.retry.basis": basis
-                })
-                : Effect.void
-            ),
-            Effect.as(new Retrying(delayMillis, step.state))
-          )
-          if (Option.isSome(deadline) && now + delayMillis >= deadline.value.at) return giveUp("DeadlineWouldPass")
-          const withdrawn = Option.isSome(policy.budget)
-            ? RetryBudget.withdraw(policy.budget.value)
-            : Effect.succeed(true)
-          return Effect.flatMap(withdrawn, (allowed) => {
-            if (!allowed) return giveUp("BudgetExhausted")
+          const scheduled = (granted: RetryBudget.Reservation | undefined) => {
             if (Option.isSome(deadline)) {
               deadline.value.activity = `waiting ${Duration.format(Duration.millis(delayMillis))} before attempt ${
                 attempt + 1
               }`
             }
-            return scheduled
-          })
+            return policy.metrics.delay(basis, delayMillis).pipe(
+              Effect.zipRight(failed(run, error, attempt, verdict, true)),
+              Effect.zipRight(
+                events.enabled
+                  ? publish(events, (at) =>
+                    ResilienceEvent.RetryScheduled({
+                      key: policy.key,
+                      attempt,
+                      at,
+                      delay: Duration.millis(delayMillis),
+                      basis,
+                      reason: verdict.reason
+                    }))
+                  : Effect.void
+              ),
+              Effect.zipRight(
+                run.traced
+                  ? Effect.annotateCurrentSpan({
+                    "resilience.retry.delay_ms": delayMillis,
+                    "resilience.retry.basis": basis
+                  })
+                  : Effect.void
+              ),
+              Effect.as(new Retrying(delayMillis, step.state, granted))
+            )
+          }
+          if (Option.isSome(deadline) && now + delayMillis >= deadline.value.at) return giveUp("DeadlineWouldPass")
+          if (Option.isNone(policy.budget)) return scheduled(undefined)
+          return Effect.flatMap(
+            RetryBudget.reserve(policy.budget.value),
+            (granted) => granted === undefined ? giveUp("BudgetExhausted") : scheduled(granted)
+          )
         }
       )
     })

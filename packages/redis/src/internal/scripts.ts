@@ -305,12 +305,13 @@ return { e.s, fmt(e.oa), fmt(e.u), fmt(e.n), fmt(e.p), fmt(e.sc), corrupt }
  * KEYS: 1 the budget hash (t: tokens, q: a sequence for unique members),
  * 2 the sorted set of request times, 3 the sorted set of retry times.
  *
- * ARGV: 1 operation (record, withdraw, level), 2 now, 3 key TTL ms, 4 kind
- * (T or R), 5 max tokens or ratio, 6 token ratio or minimum retries per
- * second, 7 window ms, 8 event (Request, Success, Failure).
+ * ARGV: 1 operation (record, withdraw, refund, level), 2 now, 3 key TTL ms,
+ * 4 kind (T or R), 5 max tokens or ratio, 6 token ratio or minimum retries per
+ * second, 7 window ms, 8 event (Request, Success, Failure) for `record`, the
+ * time the retry was withdrawn for `refund`.
  *
  * Returns `{ value, corrupt }`: for `withdraw` "1" or "0", for `level` the
- * level, for `record` "".
+ * level, for `record` and `refund` "".
  */
 export const budget = script(
   `
@@ -362,6 +363,8 @@ if kind == "T" then
     if tokens > maxTokens / 2 then return { "1", corrupt } end
     return { "0", corrupt }
   end
+  -- A token bucket counts nothing when it grants a retry: nothing to give back.
+  if op == "refund" then return { "", corrupt } end
   return { fmt(tokens), corrupt }
 end
 
@@ -390,6 +393,14 @@ if op == "record" then
     redis.call("ZREMRANGEBYSCORE", REQ, "-inf", fmt(since))
     add(REQ)
   end
+  return { "", corrupt }
+end
+if op == "refund" then
+  -- Forget one retry counted at the instant it was withdrawn, if it is still in the window.
+  redis.call("ZREMRANGEBYSCORE", RET, "-inf", fmt(since))
+  local at = fmt(tonumber(ARGV[8]))
+  local found = redis.call("ZRANGEBYSCORE", RET, at, at, "LIMIT", 0, 1)
+  if found[1] then redis.call("ZREM", RET, found[1]) end
   return { "", corrupt }
 end
 redis.call("ZREMRANGEBYSCORE", REQ, "-inf", fmt(since))
