@@ -106,6 +106,18 @@ export interface Options<in E> {
    * it says no, retrying stops with the last error. None by default.
    */
   readonly budget?: RetryBudget.RetryBudget | undefined
+  /**
+   * What a refusal by a circuit breaker inside the retry means (`CircuitOpenError`):
+   *
+   * - `"wait"` (the default): the refusal is retried like any transient failure, after the time left until
+   *   the breaker half-opens (its Retry-After) when that is within `retryAfterCeiling`: the caller waits for
+   *   the breaker's probe, and gets an answer as soon as the provider is back;
+   * - `"fail"`: retrying stops at once with the `CircuitOpenError` (stop reason `CircuitOpen`): the caller
+   *   hears at once that the provider is down, and decides itself (a cached answer, another provider).
+   *
+   * Either way a refused call reaches no provider and costs the retry budget nothing.
+   */
+  readonly onOpenCircuit?: "wait" | "fail" | undefined
   /** Names what is protected in events, metrics and spans, e.g. `"openai/gpt-4o"`. Default `"default"`. */
   readonly key?: string | undefined
   /**
@@ -138,6 +150,7 @@ export interface Policy<in E> {
   readonly retryAfterCeiling: Duration.Duration
   readonly maxElapsed: Option.Option<Duration.Duration>
   readonly budget: Option.Option<RetryBudget.RetryBudget>
+  readonly onOpenCircuit: "wait" | "fail"
   readonly key: string
   readonly tracing: boolean | "auto"
 }
@@ -209,8 +222,9 @@ export const standard: Policy<unknown> = internal.policy()
  * - at most `maxAttempts` calls are made, the first included;
  * - the wait before a retry is `max(backoff delay, Retry-After)`;
  * - a Retry-After above `retryAfterCeiling`, a retry that would start after
- *   `maxElapsed` or after the caller's deadline (`Deadline.within`), or a
- *   retry the `budget` refuses, stops at once;
+ *   `maxElapsed` or after the caller's deadline (`Deadline.within`), a
+ *   retry the `budget` refuses, or (with `onOpenCircuit: "fail"`) a refusal by
+ *   a circuit breaker, stops at once;
  * - interrupting the caller during a wait ends the wait and makes no further call;
  * - when retrying ends, the effect fails with the last error, unchanged.
  *

@@ -143,6 +143,7 @@ export const make = (
           backoff: retry.backoff === undefined ? undefined : Backoff.make(retry.backoff),
           retryAfterCeiling: retry.retryAfterCeiling,
           maxElapsed: retry.maxElapsed,
+          onOpenCircuit: retry.onOpenCircuit,
           budget: budget === undefined ? undefined : RetryBudget.withKey(budget, key),
           classify
         }))

@@ -108,7 +108,8 @@ export const Config = Schema.Struct({
     maxAttempts: Schema.optional(WholeNumber(1)),
     backoff: Schema.optional(Backoff),
     retryAfterCeiling: Schema.optional(DurationInput),
-    maxElapsed: Schema.optional(PositiveDuration)
+    maxElapsed: Schema.optional(PositiveDuration),
+    onOpenCircuit: Schema.optional(Schema.Literal("wait", "fail"))
   })),
   budget: orOff(Schema.Union(
     Schema.Struct({

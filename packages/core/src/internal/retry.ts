@@ -9,6 +9,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Tracer from "effect/Tracer"
 import * as Backoff from "../Backoff.js"
+import * as CircuitBreaker from "../CircuitBreaker.js"
 import * as Classify from "../Classify.js"
 import * as Deadline from "../Deadline.js"
 import { InvalidPolicyError } from "../PolicyError.js"
@@ -61,6 +62,10 @@ export const validate = <E = unknown>(
     : validateBackoff(issues, options.backoff)
   const key = options.key ?? "default"
   if (typeof key !== "string" || key.length === 0) issues.add("key", "must be a non-empty string")
+  const onOpenCircuit = options.onOpenCircuit ?? "wait"
+  if (onOpenCircuit !== "wait" && onOpenCircuit !== "fail") {
+    issues.add("onOpenCircuit", `must be "wait" or "fail", got ${JSON.stringify(onOpenCircuit)}`)
+  }
   if (options.classify !== undefined && !Predicate.isFunction(options.classify)) {
     issues.add("classify", "must be a function from an error to a verdict")
   }
@@ -74,6 +79,7 @@ export const validate = <E = unknown>(
     retryAfterCeiling,
     maxElapsed,
     budget: options.budget === undefined ? Option.none() : Option.some(options.budget),
+    onOpenCircuit,
     key,
     tracing: options.tracing ?? "auto"
   }))
@@ -351,6 +357,7 @@ const decide = <A, E, R>(
     Effect.zipRight(recordFailure),
     Effect.zipRight(Effect.zip(Clock.currentTimeMillis, Deadline.current)),
     Effect.flatMap(([now, deadline]): Effect.Effect<Retrying, E> => {
+      if (policy.onOpenCircuit === "fail" && CircuitBreaker.isCircuitOpenError(error)) return giveUp("CircuitOpen")
       if (attempt >= policy.maxAttempts) return giveUp("MaxAttempts")
       const retryAfterMillis = Option.match(verdict.retryAfter, { onNone: () => 0, onSome: Duration.toMillis })
       if (retryAfterMillis > Duration.toMillis(policy.retryAfterCeiling)) return giveUp("RetryAfterBeyondCeiling")
