@@ -98,6 +98,28 @@ describe("RetryBudget.ratio", () => {
       expect(amplification).toBeGreaterThan(1.05)
     }))
 
+  it.effect("counts requests and retries for exactly one window", () =>
+    Effect.gen(function*() {
+      const budget = yield* RetryBudget.ratio({ ratio: 0.5, minRetriesPerSecond: 0, window: "10 seconds" })
+      for (let i = 0; i < 4; i++) yield* RetryBudget.record(budget, "Request")
+      yield* TestClock.setTime(1_000)
+      // 4 requests at 0: 2 retries
+      expect([yield* RetryBudget.withdraw(budget), yield* RetryBudget.withdraw(budget)]).toEqual([true, true])
+      expect(yield* RetryBudget.withdraw(budget)).toBe(false)
+      yield* TestClock.setTime(9_999)
+      expect(yield* RetryBudget.level(budget)).toBe(0)
+      // the requests of t=0 leave the window at 10 s, the retries of t=1 s at 11 s
+      yield* TestClock.setTime(10_000)
+      yield* RetryBudget.record(budget, "Request")
+      yield* RetryBudget.record(budget, "Request")
+      expect(yield* RetryBudget.withdraw(budget)).toBe(false)
+      yield* TestClock.setTime(10_999)
+      expect(yield* RetryBudget.withdraw(budget)).toBe(false)
+      yield* TestClock.setTime(11_000)
+      expect(yield* RetryBudget.level(budget)).toBe(1)
+      expect(yield* RetryBudget.withdraw(budget)).toBe(true)
+    }))
+
   it.effect("allows the minimum per second when traffic is quiet", () =>
     Effect.gen(function*() {
       const budget = yield* RetryBudget.ratio({ ratio: 0, minRetriesPerSecond: 1, window: "10 seconds" })
