@@ -290,7 +290,10 @@ describe.skipIf(!available)("RedisStateStore", () => {
       const config = {
         retry: false,
         rateLimiter: { requestsPerMinute: 120, onExceeded: "fail" },
-        circuitBreaker: { trip: { kind: "consecutive", threshold: 2 } }
+        circuitBreaker: {
+          trip: { kind: "consecutive", threshold: 2 },
+          breakDuration: { base: "5 seconds", max: "5 seconds" }
+        }
       } as const
       // Each "process" builds its own layer (its own connections) and its own pipeline.
       const pipelineIn = Effect.flatMap(
@@ -355,7 +358,7 @@ describe.skipIf(!available)("RedisStateStore", () => {
       const store = yield* RedisStateStore.make({ ...options(), prefix: p, keyTtl: "1 hour" })
       yield* store.breaker.record("openai/gpt-4o", 0, consecutive, "Failure", false)
       yield* store.budget.record("openai/gpt-4o", 0, ratioBudget, "Request")
-      const keys = [`${p}{openai/gpt-4o}:breaker`, `${p}{openai/gpt-4o}:budget`, `${p}{openai/gpt-4o}:budget:requests`]
+      const keys = [`${p}{openai/gpt-4o}:breaker`, `${p}{openai/gpt-4o}:budget`]
       for (const key of keys) {
         const ttl = Number((yield* Effect.promise(() => server.command(`PTTL ${key}`))).slice(1))
         expect(ttl, key).toBeGreaterThan(3_500_000)
