@@ -15,6 +15,13 @@
  * when the next call would start after `maxElapsed` or after the caller's
  * `Deadline`, or when the retry budget says no.
  *
+ * A circuit breaker inside the retry refuses calls with a `CircuitOpenError`
+ * whose Retry-After is the time left in its break: by default the retry waits
+ * for it (`onOpenCircuit: "wait"`), so a caller that can wait gets an answer as
+ * soon as the breaker's probe finds the provider back; `onOpenCircuit: "fail"`
+ * stops at the first refusal, for a caller that would rather hear at once. A
+ * refused call costs the retry budget nothing.
+ *
  * Every call is a span (`resilience.attempt`), every decision an event
  * (`ResilienceEvent`) and a metric (`ResilienceMetrics`).
  *

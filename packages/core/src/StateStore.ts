@@ -245,7 +245,9 @@ export interface BreakerStore {
  *   only while more than half the tokens remain.
  * - `Ratio` (Finagle, Envoy): over the last `windowMillis`, retries may be at
  *   most `ratio` of the requests, plus `minRetriesPerSecond` so that a quiet
- *   service can still retry.
+ *   service can still retry. The window is counted in 10 slices of
+ *   `windowMillis / 10`: a request or retry counts until its slice's start is
+ *   `windowMillis` old.
  *
  * @example
  * ```ts

@@ -211,9 +211,13 @@ export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Polic
         undefined
       )
     const run = Option.isSome(compiledPolicy.maxElapsed) ? Effect.flatMap(Clock.currentTimeMillis, start) : start(0)
-    return recordRequest && Option.isSome(budget)
-      ? Effect.zipRight(RetryBudget.record(budget.value, "Request"), run)
-      : run
+    if (!recordRequest || Option.isNone(budget)) return run
+    const unsafeRecord = budget.value.store.unsafeRecord
+    if (unsafeRecord === undefined) return Effect.zipRight(RetryBudget.record(budget.value, "Request"), run)
+    // The in-memory store: the request is counted in this step, at the clock's time on this fiber.
+    const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+    unsafeRecord(budget.value.key, now, budget.value.settings, "Request")
+    return run
   })
 }
 
@@ -250,11 +254,12 @@ const retryAfterWait = <A, E, R>(run: Run<A, E, R>, attempt: number, next: Retry
 
 /** Counts a success (metric and budget) and gives the value back. */
 const succeeded = <A, E>(policy: CompiledPolicy<E>, value: A): Effect.Effect<A> => {
-  if (Option.isSome(policy.budget)) {
+  // Only a token bucket earns from a success; a ratio budget counts requests and retries only.
+  if (Option.isSome(policy.budget) && policy.budget.value.settings._tag === "TokenBucket") {
     const budget = policy.budget.value
     const unsafeRecord = budget.store.unsafeRecord
-    // A token bucket on the in-memory store: what `RetryBudget.record` does, in the same step as the metric.
-    if (unsafeRecord === undefined || budget.settings._tag !== "TokenBucket") {
+    // On the in-memory store: what `RetryBudget.record` does, in the same step as the metric.
+    if (unsafeRecord === undefined) {
       return Effect.zipRight(RetryBudget.record(budget, "Success"), Effect.as(policy.metrics.success, value))
     }
     return Effect.sync(() => {
@@ -349,7 +354,8 @@ const decide = <A, E, R>(
       Effect.zipRight(run.traced ? Effect.annotateCurrentSpan("resilience.stop", why) : Effect.void),
       Effect.zipRight(Effect.fail(error))
     )
-  const recordFailure = Option.isSome(policy.budget) && !rejectedLocally
+  const recordFailure = Option.isSome(policy.budget) && policy.budget.value.settings._tag === "TokenBucket" &&
+      !rejectedLocally
     ? RetryBudget.record(policy.budget.value, "Failure")
     : Effect.void
   return annotate.pipe(
