@@ -125,6 +125,26 @@ describe("Resilience pipeline order", () => {
       ])
     }))
 
+  it.scoped("waits for an open breaker by default, and fails at its first refusal with onOpenCircuit: \"fail\"", () =>
+    Effect.gen(function*() {
+      const breakerFirst = { circuitBreaker: { trip: { kind: "consecutive", threshold: 1 } } } as const
+      const backoff = { base: 100, max: 100, jitter: "none" } as const
+      const waiting = yield* Resilience.make({ ...breakerFirst, retry: { backoff } })
+      const failing = yield* Resilience.make({ ...breakerFirst, retry: { backoff, onOpenCircuit: "fail" } })
+      const outcomes = [{ fail: overloaded() }, { succeed: "ok" }] as const
+      // the call at 0 fails and opens the breaker for 1 s; the retry at 100 ms is refused
+      const waited = scripted<string, ProviderError.ProviderError>(outcomes)
+      const a = yield* runVirtual(waiting.run(waited.call, { key: "k" }))
+      expect(a.exit).toEqual(Exit.succeed("ok"))
+      expect(waited.instants).toEqual([0, 1_000])
+      const failed = scripted<string, ProviderError.ProviderError>(outcomes)
+      const start = yield* Clock.currentTimeMillis
+      const b = yield* runVirtual(failing.run(failed.call, { key: "k" }))
+      expect(CircuitBreaker.isCircuitOpenError(failureOf(b.exit))).toBe(true)
+      expect(failed.instants).toEqual([start])
+      expect(b.endedAt).toBe(start + 100)
+    }))
+
   it.scoped("a wait at the rate limiter spends none of the attempt timeout", () =>
     Effect.gen(function*() {
       const resilience = yield* Resilience.make({
