@@ -24,7 +24,44 @@
  * In the full pipeline the breaker sits inside `Retry`: its `CircuitOpenError`
  * is transient with a Retry-After of the time left until half-open, so a retry
  * waits for the probe when that is short and gives up when it is beyond its
- * ceiling.
+ * ceiling (`Retry` option `onOpenCircuit: "fail"` gives up at the first
+ * refusal instead).
+ *
+ * Details:
+ *
+ * - a refused call never reaches the provider: it is not recorded, and it
+ *   costs the retry budget nothing (not even the retry it was granted);
+ * - half-open admits `halfOpenProbes` calls at once; the others are refused
+ *   with a Retry-After of zero (state `HalfOpen`) until a probe ends: a
+ *   success closes the breaker (after `successesToClose` of them) and forgets
+ *   its failures, a transient failure opens it for the next break;
+ * - a probe is a caller's own call: nothing is sent while nobody calls.
+ *
+ * Gotchas:
+ *
+ * - the break is the price of finding a recovered provider: a provider that
+ *   comes back is found when the break in progress ends. `CircuitBreaker.make`
+ *   alone keeps breaks of 5 s doubling to 60 s (few probes in a long outage;
+ *   up to a minute late); the `Resilience` pipeline's default is a fixed 1 s
+ *   break with one probe: one call per key per second while the provider is
+ *   down, and recovery found within about a second. In the simulator's 60 s
+ *   outage (scenario 1, 10 requests/s, one shared pipeline) the doubling
+ *   breaks found the provider 16 s late (23.9 % success against 40.0 % for no
+ *   retry at all); 1 s breaks found it within 1 s (40.1 %, 0.47 calls per
+ *   request), 1.5 s and 2 s breaks within 1.3–1.5 s for fewer probes (49 and
+ *   41 calls during the outage against 66). Breaks of 2 s or more can miss the
+ *   "within 2 s" mark by the probe's own latency, so 1 s it is. Client-side
+ *   adaptive throttling (Google SRE: refuse with probability
+ *   `(requests − 2 × accepts) / (requests + 1)`) was weighed too: during a full
+ *   outage it still lets about one call in `requests` through, so how soon it
+ *   notices a recovery depends on the traffic and its history window, where a
+ *   fixed break gives a bound that does not;
+ * - with a shared store (Redis) the probe is the fleet's: one call per key per
+ *   break, whatever the number of processes;
+ * - keep a trip rule that a steady background error rate cannot meet: the
+ *   pipeline's default (half the calls of 30 s, at least 10) never opened
+ *   under 20 % random 503s, where 5 failures in a row happen every few
+ *   thousand calls.
  *
  * @since 0.1.0
  */

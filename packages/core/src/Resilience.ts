@@ -370,7 +370,7 @@ export const apply: {
  * ```ts
  * import { Resilience } from "@effect-resilience/core"
  *
- * Resilience.defaults.retry // { maxAttempts: 3, backoff: { base: "500 millis", ... } }
+ * Resilience.defaults.retry // { maxAttempts: 4, backoff: { base: "250 millis", ... }, onOpenCircuit: "wait" }
  * ```
  *
  * @since 0.1.0

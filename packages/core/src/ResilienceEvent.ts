@@ -36,7 +36,9 @@ import type * as ProviderError from "./ProviderError.js"
  * - `RetryAfterBeyondCeiling`: the provider asked to wait longer than `retryAfterCeiling`;
  * - `MaxElapsed`: the next call would start after `maxElapsed`;
  * - `BudgetExhausted`: the retry budget refused the retry;
- * - `DeadlineWouldPass`: the wait would end after the caller's deadline (`Deadline`).
+ * - `DeadlineWouldPass`: the wait would end after the caller's deadline (`Deadline`);
+ * - `CircuitOpen`: a circuit breaker refused the call and the policy says not to wait for it
+ *   (`Retry` option `onOpenCircuit: "fail"`).
  *
  * @example
  * ```ts
@@ -55,6 +57,7 @@ export type StopReason =
   | "MaxElapsed"
   | "BudgetExhausted"
   | "DeadlineWouldPass"
+  | "CircuitOpen"
 
 /**
  * What a classifier said of a failure, as carried by events.

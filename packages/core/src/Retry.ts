@@ -15,6 +15,13 @@
  * when the next call would start after `maxElapsed` or after the caller's
  * `Deadline`, or when the retry budget says no.
  *
+ * A circuit breaker inside the retry refuses calls with a `CircuitOpenError`
+ * whose Retry-After is the time left in its break: by default the retry waits
+ * for it (`onOpenCircuit: "wait"`), so a caller that can wait gets an answer as
+ * soon as the breaker's probe finds the provider back; `onOpenCircuit: "fail"`
+ * stops at the first refusal, for a caller that would rather hear at once. A
+ * refused call costs the retry budget nothing.
+ *
  * Every call is a span (`resilience.attempt`), every decision an event
  * (`ResilienceEvent`) and a metric (`ResilienceMetrics`).
  *
@@ -106,6 +113,18 @@ export interface Options<in E> {
    * it says no, retrying stops with the last error. None by default.
    */
   readonly budget?: RetryBudget.RetryBudget | undefined
+  /**
+   * What a refusal by a circuit breaker inside the retry means (`CircuitOpenError`):
+   *
+   * - `"wait"` (the default): the refusal is retried like any transient failure, after the time left until
+   *   the breaker half-opens (its Retry-After) when that is within `retryAfterCeiling`: the caller waits for
+   *   the breaker's probe, and gets an answer as soon as the provider is back;
+   * - `"fail"`: retrying stops at once with the `CircuitOpenError` (stop reason `CircuitOpen`): the caller
+   *   hears at once that the provider is down, and decides itself (a cached answer, another provider).
+   *
+   * Either way a refused call reaches no provider and costs the retry budget nothing.
+   */
+  readonly onOpenCircuit?: "wait" | "fail" | undefined
   /** Names what is protected in events, metrics and spans, e.g. `"openai/gpt-4o"`. Default `"default"`. */
   readonly key?: string | undefined
   /**
@@ -138,6 +157,7 @@ export interface Policy<in E> {
   readonly retryAfterCeiling: Duration.Duration
   readonly maxElapsed: Option.Option<Duration.Duration>
   readonly budget: Option.Option<RetryBudget.RetryBudget>
+  readonly onOpenCircuit: "wait" | "fail"
   readonly key: string
   readonly tracing: boolean | "auto"
 }
@@ -214,8 +234,9 @@ export const standard: Policy<unknown> = internal.policy()
  * - at most `maxAttempts` calls are made, the first included;
  * - the wait before a retry is `max(backoff delay, Retry-After)`;
  * - a Retry-After above `retryAfterCeiling`, a retry that would start after
- *   `maxElapsed` or after the caller's deadline (`Deadline.within`), or a
- *   retry the `budget` refuses, stops at once;
+ *   `maxElapsed` or after the caller's deadline (`Deadline.within`), a
+ *   retry the `budget` refuses, or (with `onOpenCircuit: "fail"`) a refusal by
+ *   a circuit breaker, stops at once;
  * - interrupting the caller during a wait ends the wait and makes no further call;
  * - when retrying ends, the effect fails with the last error, unchanged.
  *

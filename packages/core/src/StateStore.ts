@@ -245,7 +245,9 @@ export interface BreakerStore {
  *   only while more than half the tokens remain.
  * - `Ratio` (Finagle, Envoy): over the last `windowMillis`, retries may be at
  *   most `ratio` of the requests, plus `minRetriesPerSecond` so that a quiet
- *   service can still retry.
+ *   service can still retry. The window is counted in 10 slices of
+ *   `windowMillis / 10`: a request or retry counts until its slice's start is
+ *   `windowMillis` old.
  *
  * @example
  * ```ts
@@ -295,6 +297,14 @@ export interface BudgetStore {
   ) => Effect.Effect<void>
   /** Asks for one retry; `true` when the budget allows it (and it is counted). */
   readonly withdraw: (key: string, now: number, settings: BudgetSettings) => Effect.Effect<boolean>
+  /**
+   * Gives back a retry withdrawn at `withdrawnAt` that never reached the provider (refused locally, or its
+   * caller gave up while waiting for it). A `Ratio` budget forgets one retry counted at that instant, if it is
+   * still in the window; a `TokenBucket` counts nothing at withdrawal and ignores it.
+   *
+   * @since 0.1.0
+   */
+  readonly refund: (key: string, now: number, settings: BudgetSettings, withdrawnAt: number) => Effect.Effect<void>
   /** The budget's level for gauges: tokens left (`TokenBucket`) or retries still allowed in the window (`Ratio`). */
   readonly level: (key: string, now: number, settings: BudgetSettings) => Effect.Effect<number>
   /**

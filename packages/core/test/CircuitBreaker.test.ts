@@ -399,6 +399,35 @@ describe("CircuitOpenError", () => {
       expect(provider.calls).toBe(1)
       expect(endedAt).toBe(100)
     }))
+  it.scoped("a Retry with onOpenCircuit: \"fail\" stops at the first refusal, with the stop reason CircuitOpen", () =>
+    Effect.gen(function*() {
+      const events = yield* ResilienceEvent.subscribe
+      const provider = scripted<string, ProviderError.ProviderError>([{ fail: overloaded() }, { succeed: "ok" }])
+      const breaker = yield* makeBreaker({ trip: CircuitBreaker.consecutive(1), breakDuration: "5 seconds" })
+      const policy = Retry.policy({
+        maxAttempts: 3,
+        backoff: Backoff.make({ base: 100, max: 100, jitter: "none" }),
+        onOpenCircuit: "fail"
+      })
+      const { endedAt, exit } = yield* runVirtual(
+        provider.call.pipe(CircuitBreaker.protect(breaker), Retry.retry(policy))
+      )
+      // call at 0 fails and opens; the retry at 100 ms is refused with 4.9 s left: the caller hears it then
+      expect(rejection(exit).retryAfter).toEqual(Duration.millis(4_900))
+      expect(provider.instants).toEqual([0])
+      expect(endedAt).toBe(100)
+      const exhausted = Array.from(yield* Queue.takeAll(events)).filter((e) => e._tag === "RetriesExhausted")
+      expect(exhausted).toEqual([
+        ResilienceEvent.RetriesExhausted({ key: "default", attempts: 2, at: 100, why: "CircuitOpen" })
+      ])
+    }).pipe(Effect.provide(ResilienceEvent.layer())))
+
+  it("rejects an onOpenCircuit that is neither wait nor fail", () => {
+    const issues = Either.getLeft(Retry.validate({ onOpenCircuit: "later" as "wait" }))
+    expect(issues._tag === "Some" && issues.value.issues).toEqual([
+      "onOpenCircuit: must be \"wait\" or \"fail\", got \"later\""
+    ])
+  })
 })
 
 describe("CircuitBreaker: isolate and reset", () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
@@ -22,7 +23,16 @@ describe("Resilience.make", () => {
     Effect.gen(function*() {
       const resilience = yield* Resilience.make()
       expect(yield* resilience.run(Effect.succeed("hello"), { key: "openai/gpt-4o" })).toBe("hello")
-      expect(resilience.config.retry).toMatchObject({ maxAttempts: 3 })
+      expect(resilience.config.retry).toMatchObject({ maxAttempts: 4, onOpenCircuit: "wait" })
+      expect(resilience.config.budget).toEqual({
+        kind: "ratio",
+        ratio: 0.3,
+        minRetriesPerSecond: 1,
+        window: Duration.seconds(10)
+      })
+      expect(resilience.config.circuitBreaker).toMatchObject({
+        breakDuration: { base: Duration.seconds(1), factor: 1, max: Duration.seconds(1), jitter: "none" }
+      })
       expect(resilience.config.attemptTimeout).toEqual(Duration.minutes(2))
       expect(resilience.config.rateLimiter).toBe(false)
       expect(resilience.config.deadline).toBe(false)
@@ -65,13 +75,74 @@ describe("Resilience.make", () => {
 describe("Resilience pipeline order", () => {
   it.scoped("retries transient failures, keeping the error type and the last error", () =>
     Effect.gen(function*() {
-      const resilience = yield* Resilience.make({ retry: { backoff: { base: 100, max: 100, jitter: "none" } } })
+      const resilience = yield* Resilience.make({
+        retry: { maxAttempts: 3, backoff: { base: 100, max: 100, jitter: "none" } }
+      })
       const errors = [overloaded(), overloaded(), overloaded()]
       const provider = scripted<string, ProviderError.ProviderError>(errors.map((fail) => ({ fail })))
       const { endedAt, exit } = yield* runVirtual(resilience.run(provider.call, { key: "k" }))
       expect(provider.instants).toEqual([0, 100, 200])
       expect(endedAt).toBe(200)
       expect(failureOf(exit)).toBe(errors[2])
+    }))
+
+  it.scoped("finds a recovered provider within a break of 1 s, sending one probe per break while it is down", () =>
+    Effect.gen(function*() {
+      const resilience = yield* Resilience.make({ retry: false })
+      const instants: Array<number> = []
+      const provider = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        instants.push(now)
+        return now < 5_000 ? Effect.fail(overloaded()) : Effect.succeed(now)
+      })
+      // one call every 100 ms from 0 to 6.2 s; the provider is down until 5 s
+      const calls = Effect.forEach(
+        Array.from({ length: 63 }, (_, i) => i * 100),
+        (at) => Effect.either(Effect.delay(resilience.run(provider, { key: "k" }), at)),
+        { concurrency: "unbounded" }
+      )
+      yield* runVirtual(calls)
+      // the 10th failure opens it at 900 ms (half of at least 10 calls failed); then one probe as each 1 s break
+      // ends: the probe at 5.9 s finds the provider back (since 5 s) and closes it
+      expect(instants).toEqual([
+        0,
+        100,
+        200,
+        300,
+        400,
+        500,
+        600,
+        700,
+        800,
+        900,
+        1_900,
+        2_900,
+        3_900,
+        4_900,
+        5_900,
+        6_000,
+        6_100,
+        6_200
+      ])
+    }))
+
+  it.scoped("waits for an open breaker by default, and fails at its first refusal with onOpenCircuit: \"fail\"", () =>
+    Effect.gen(function*() {
+      const breakerFirst = { circuitBreaker: { trip: { kind: "consecutive", threshold: 1 } } } as const
+      const backoff = { base: 100, max: 100, jitter: "none" } as const
+      const waiting = yield* Resilience.make({ ...breakerFirst, retry: { backoff } })
+      const failing = yield* Resilience.make({ ...breakerFirst, retry: { backoff, onOpenCircuit: "fail" } })
+      const outcomes = [{ fail: overloaded() }, { succeed: "ok" }] as const
+      // the call at 0 fails and opens the breaker for 1 s; the retry at 100 ms is refused
+      const waited = scripted<string, ProviderError.ProviderError>(outcomes)
+      const a = yield* runVirtual(waiting.run(waited.call, { key: "k" }))
+      expect(a.exit).toEqual(Exit.succeed("ok"))
+      expect(waited.instants).toEqual([0, 1_000])
+      const failed = scripted<string, ProviderError.ProviderError>(outcomes)
+      const start = yield* Clock.currentTimeMillis
+      const b = yield* runVirtual(failing.run(failed.call, { key: "k" }))
+      expect(CircuitBreaker.isCircuitOpenError(failureOf(b.exit))).toBe(true)
+      expect(failed.instants).toEqual([start])
+      expect(b.endedAt).toBe(start + 100)
     }))
 
   it.scoped("a wait at the rate limiter spends none of the attempt timeout", () =>

@@ -1,17 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
+import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as ProviderError from "../src/ProviderError.js"
 import * as ResilienceEvent from "../src/ResilienceEvent.js"
 import * as Retry from "../src/Retry.js"
 import * as RetryBudget from "../src/RetryBudget.js"
 import * as StateStore from "../src/StateStore.js"
-import { runVirtual } from "./utils.js"
+import { runVirtual, scripted } from "./utils.js"
 
 const down = new ProviderError.TransientError({ provider: "p", reason: "Unavailable", status: 503, message: "down" })
 
@@ -94,6 +98,28 @@ describe("RetryBudget.ratio", () => {
       expect(amplification).toBeGreaterThan(1.05)
     }))
 
+  it.effect("counts requests and retries for exactly one window", () =>
+    Effect.gen(function*() {
+      const budget = yield* RetryBudget.ratio({ ratio: 0.5, minRetriesPerSecond: 0, window: "10 seconds" })
+      for (let i = 0; i < 4; i++) yield* RetryBudget.record(budget, "Request")
+      yield* TestClock.setTime(1_000)
+      // 4 requests at 0: 2 retries
+      expect([yield* RetryBudget.withdraw(budget), yield* RetryBudget.withdraw(budget)]).toEqual([true, true])
+      expect(yield* RetryBudget.withdraw(budget)).toBe(false)
+      yield* TestClock.setTime(9_999)
+      expect(yield* RetryBudget.level(budget)).toBe(0)
+      // the requests of t=0 leave the window at 10 s, the retries of t=1 s at 11 s
+      yield* TestClock.setTime(10_000)
+      yield* RetryBudget.record(budget, "Request")
+      yield* RetryBudget.record(budget, "Request")
+      expect(yield* RetryBudget.withdraw(budget)).toBe(false)
+      yield* TestClock.setTime(10_999)
+      expect(yield* RetryBudget.withdraw(budget)).toBe(false)
+      yield* TestClock.setTime(11_000)
+      expect(yield* RetryBudget.level(budget)).toBe(1)
+      expect(yield* RetryBudget.withdraw(budget)).toBe(true)
+    }))
+
   it.effect("allows the minimum per second when traffic is quiet", () =>
     Effect.gen(function*() {
       const budget = yield* RetryBudget.ratio({ ratio: 0, minRetriesPerSecond: 1, window: "10 seconds" })
@@ -106,6 +132,47 @@ describe("RetryBudget.ratio", () => {
 })
 
 describe("RetryBudget with Retry", () => {
+  it.effect("charges a ratio budget only for retries that reach the provider (not those the breaker refuses)", () =>
+    Effect.gen(function*() {
+      // 2 retries per 10 s window, whatever the traffic
+      const budget = yield* RetryBudget.ratio({ ratio: 0, minRetriesPerSecond: 0.2, window: "10 seconds" })
+      const breaker = yield* CircuitBreaker.make({ trip: CircuitBreaker.consecutive(1), breakDuration: "1 second" })
+      const policy = Retry.policy({ maxAttempts: 5, backoff: Schedule.spaced("100 millis"), budget })
+      const provider = scripted<string, ProviderError.TransientError>([
+        { fail: down },
+        { succeed: "ok" },
+        { fail: down },
+        { succeed: "ok" }
+      ])
+      const request = provider.call.pipe(CircuitBreaker.protect(breaker), Retry.retry(policy), Effect.exit, Effect.fork)
+      // request 1 fails at 0; its retry at 100 ms is refused by the open breaker; its retry at 1 s succeeds
+      const first = yield* request
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Fiber.join(first)).toEqual(Exit.succeed("ok"))
+      expect(provider.instants).toEqual([0, 1_000])
+      // request 2 fails once at 2 s: one retry of the window reached the provider, so one is left for it
+      const second = yield* request
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Fiber.join(second)).toEqual(Exit.succeed("ok"))
+      expect(provider.instants).toEqual([0, 1_000, 2_000, 3_000])
+      // both retries of the window are spent now: the refused ones cost nothing
+      expect(yield* RetryBudget.level(budget)).toBe(0)
+    }))
+
+  it.effect("gives the retry back when the caller gives up while waiting for it", () =>
+    Effect.gen(function*() {
+      const budget = yield* RetryBudget.ratio({ ratio: 0, minRetriesPerSecond: 0.1, window: "10 seconds" })
+      const policy = Retry.policy({ maxAttempts: 3, backoff: Schedule.spaced("1 second"), budget })
+      const provider = scripted<string, ProviderError.TransientError>([{ fail: down }])
+      const fiber = yield* Effect.fork(Retry.retry(provider.call, policy))
+      yield* TestClock.adjust("500 millis")
+      // the window's only retry is granted, and the caller is waiting for it
+      expect(yield* RetryBudget.level(budget)).toBe(0)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* RetryBudget.level(budget)).toBe(1)
+      expect(provider.instants).toEqual([0])
+    }))
+
   it.scoped("stops retrying with the last error and a BudgetExhausted event", () =>
     Effect.gen(function*() {
       const queue = yield* ResilienceEvent.subscribe

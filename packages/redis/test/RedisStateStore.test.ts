@@ -224,14 +224,24 @@ describe.skipIf(!available)("RedisStateStore", () => {
       const random = seeded(11)
       const budgetEvents = ["Request", "Success", "Failure"] as const
       let withdrawn = 0
+      let refunded = 0
+      // When each key's granted retries were withdrawn: a refund gives back one of them (or one long gone).
+      const grants = new Map<string, Array<number>>()
       for (const settings of [tokenBucket, ratioBudget]) {
         let now = 1_700_000_000_000
         for (let i = 0; i < 300; i++) {
           now += 100 * random(3)
           const key = `${settings._tag}-${random(2)}`
-          const op = random(4)
+          const op = random(5)
           const event = budgetEvents[random(3)]
-          const [expected, actual] = op < 2
+          const granted = grants.get(key) ?? []
+          const refundOf = granted[random(granted.length + 1)] ?? now - 10_000
+          const [expected, actual] = op === 4
+            ? yield* Effect.all([
+              memory.budget.refund(key, now, settings, refundOf),
+              redis.budget.refund(key, now, settings, refundOf)
+            ]).pipe(Effect.as([0, 0]))
+            : op < 2
             ? yield* Effect.all([
               memory.budget.record(key, now, settings, event),
               redis.budget.record(key, now, settings, event)
@@ -240,13 +250,18 @@ describe.skipIf(!available)("RedisStateStore", () => {
             ? yield* Effect.all([memory.budget.withdraw(key, now, settings), redis.budget.withdraw(key, now, settings)])
             : yield* Effect.all([memory.budget.level(key, now, settings), redis.budget.level(key, now, settings)])
           expect(actual, `operation ${i} on ${key}`).toEqual(expected)
-          if (op === 2 && actual === true) withdrawn++
+          if (op === 2 && actual === true) {
+            withdrawn++
+            grants.set(key, [...granted, now])
+          }
+          if (op === 4) refunded++
           expect(yield* redis.budget.level(key, now, settings), `level after ${i} on ${key}`).toEqual(
             yield* memory.budget.level(key, now, settings)
           )
         }
       }
       expect(withdrawn).toBeGreaterThan(10)
+      expect(refunded).toBeGreaterThan(10)
       yield* healthy(events)
     }).pipe(Effect.scoped, Effect.provide(ResilienceEvent.layer())))
 
@@ -349,7 +364,10 @@ describe.skipIf(!available)("RedisStateStore", () => {
       const config = {
         retry: false,
         rateLimiter: { requestsPerMinute: 120, onExceeded: "fail" },
-        circuitBreaker: { trip: { kind: "consecutive", threshold: 2 } }
+        circuitBreaker: {
+          trip: { kind: "consecutive", threshold: 2 },
+          breakDuration: { base: "5 seconds", max: "5 seconds" }
+        }
       } as const
       // Each "process" builds its own layer (its own connections) and its own pipeline.
       const pipelineIn = Effect.flatMap(
@@ -416,7 +434,7 @@ describe.skipIf(!available)("RedisStateStore", () => {
         store.breaker.record("openai/gpt-4o", 0, consecutive, "Failure", false),
         store.budget.record("openai/gpt-4o", 0, ratioBudget, "Request")
       ]))
-      const keys = [`${p}{openai/gpt-4o}:breaker`, `${p}{openai/gpt-4o}:budget`, `${p}{openai/gpt-4o}:budget:requests`]
+      const keys = [`${p}{openai/gpt-4o}:breaker`, `${p}{openai/gpt-4o}:budget`]
       for (const key of keys) yield* expectExpiry(key, 3_600_000, written)
       // A success on a breaker with no failures writes nothing.
       yield* store.breaker.record("quiet", 0, consecutive, "Success", false)

@@ -2,31 +2,62 @@ import * as Effect from "effect/Effect"
 import type * as StateStore from "../StateStore.js"
 import { LruMap } from "./lru.js"
 
-/** One budget's mutable state: tokens for a token bucket, timestamps for a ratio window. */
+type RatioSettings = Extract<StateStore.BudgetSettings, { readonly _tag: "Ratio" }>
+
+/**
+ * A ratio budget's window is counted in this many slices (as Finagle's `WindowedAdder` does): a request or a
+ * retry counts until its slice has left the window, so between `window - window / 10` and `window` after it
+ * happened. The state of a key is at most this many slices, whatever the traffic.
+ */
+export const slicesPerWindow = 10
+
+/** Requests and retries counted in one slice of a ratio budget's window. */
+interface Slice {
+  readonly start: number
+  requests: number
+  retries: number
+}
+
+/** One budget's mutable state: tokens for a token bucket, slices for a ratio window. */
 interface Entry {
   tokens: number | undefined
-  requests: Array<number>
-  retries: Array<number>
+  slices: Array<Slice>
 }
 
-const newEntry = (): Entry => ({ tokens: undefined, requests: [], retries: [] })
+const newEntry = (): Entry => ({ tokens: undefined, slices: [] })
 
-const prune = (times: Array<number>, since: number): void => {
-  let drop = 0
-  while (drop < times.length && times[drop] <= since) drop++
-  if (drop > 0) times.splice(0, drop)
+const sliceStart = (now: number, settings: RatioSettings): number => {
+  const width = settings.windowMillis / slicesPerWindow
+  return Math.floor(now / width) * width
 }
 
-/** Retries still allowed in a ratio budget's window. */
-const ratioAllowance = (
-  entry: Entry,
-  now: number,
-  settings: Extract<StateStore.BudgetSettings, { readonly _tag: "Ratio" }>
-): number => {
-  prune(entry.requests, now - settings.windowMillis)
-  prune(entry.retries, now - settings.windowMillis)
+/** Drops the slices that have left the window. */
+const prune = (entry: Entry, now: number, settings: RatioSettings): void => {
+  const slices = entry.slices
+  while (slices.length > 0 && slices[0].start <= now - settings.windowMillis) slices.shift()
+}
+
+/** The slice `now` falls in; a time before the newest slice (another process's clock) counts in the newest. */
+const current = (entry: Entry, now: number, settings: RatioSettings): Slice => {
+  const start = sliceStart(now, settings)
+  const slices = entry.slices
+  const last = slices[slices.length - 1]
+  if (last !== undefined && start <= last.start) return last
+  const slice: Slice = { start, requests: 0, retries: 0 }
+  slices.push(slice)
+  return slice
+}
+
+/** Retries still allowed in a ratio budget's window (after `prune`). */
+const ratioAllowance = (entry: Entry, settings: RatioSettings): number => {
+  let requests = 0
+  let retries = 0
+  for (const slice of entry.slices) {
+    requests += slice.requests
+    retries += slice.retries
+  }
   const floor = settings.minRetriesPerSecond * settings.windowMillis / 1000
-  return Math.floor(settings.ratio * entry.requests.length + floor) - entry.retries.length
+  return Math.floor(settings.ratio * requests + floor) - retries
 }
 
 /** The in-memory retry-budget store. */
@@ -36,17 +67,18 @@ export const make = (maxKeys: number): StateStore.BudgetStore => {
   const tokens = (e: Entry, maxTokens: number) => e.tokens ?? maxTokens
 
   const unsafeRecord: NonNullable<StateStore.BudgetStore["unsafeRecord"]> = (key, now, settings, event) => {
-    const e = entry(key)
     if (settings._tag === "TokenBucket") {
+      if (event === "Request") return
+      const e = entry(key)
       if (event === "Failure") e.tokens = Math.max(0, tokens(e, settings.maxTokens) - 1)
-      else if (event === "Success") {
-        e.tokens = Math.min(settings.maxTokens, tokens(e, settings.maxTokens) + settings.tokenRatio)
-      }
+      else e.tokens = Math.min(settings.maxTokens, tokens(e, settings.maxTokens) + settings.tokenRatio)
       return
     }
+    // A ratio budget counts requests only; outcomes say nothing to it.
     if (event === "Request") {
-      prune(e.requests, now - settings.windowMillis)
-      e.requests.push(now)
+      const e = entry(key)
+      prune(e, now, settings)
+      current(e, now, settings).requests += 1
     }
   }
 
@@ -58,17 +90,28 @@ export const make = (maxKeys: number): StateStore.BudgetStore => {
       Effect.sync(() => {
         const e = entry(key)
         if (settings._tag === "TokenBucket") return tokens(e, settings.maxTokens) > settings.maxTokens / 2
-        if (ratioAllowance(e, now, settings) < 1) return false
-        e.retries.push(now)
+        prune(e, now, settings)
+        if (ratioAllowance(e, settings) < 1) return false
+        current(e, now, settings).retries += 1
         return true
+      }),
+
+    refund: (key, now, settings, withdrawnAt) =>
+      Effect.sync(() => {
+        if (settings._tag === "TokenBucket") return
+        const e = entry(key)
+        prune(e, now, settings)
+        const start = sliceStart(withdrawnAt, settings)
+        const slice = e.slices.find((s) => s.start === start)
+        if (slice !== undefined && slice.retries > 0) slice.retries -= 1
       }),
 
     level: (key, now, settings) =>
       Effect.sync(() => {
         const e = entry(key)
-        return settings._tag === "TokenBucket"
-          ? tokens(e, settings.maxTokens)
-          : Math.max(0, ratioAllowance(e, now, settings))
+        if (settings._tag === "TokenBucket") return tokens(e, settings.maxTokens)
+        prune(e, now, settings)
+        return Math.max(0, ratioAllowance(e, settings))
       })
   }
 }

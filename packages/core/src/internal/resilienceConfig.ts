@@ -120,7 +120,8 @@ export const Config = Schema.Struct({
     maxAttempts: Schema.optional(WholeNumber(1)),
     backoff: Schema.optional(Backoff(undefined)),
     retryAfterCeiling: Schema.optional(DurationInput()),
-    maxElapsed: Schema.optional(DurationInput({ positive: true }))
+    maxElapsed: Schema.optional(DurationInput({ positive: true })),
+    onOpenCircuit: Schema.optional(oneOf("wait", "fail"))
   })),
   budget: orOff(
     Schema.Union(

@@ -10,6 +10,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Tracer from "effect/Tracer"
 import * as Backoff from "../Backoff.js"
+import * as CircuitBreaker from "../CircuitBreaker.js"
 import * as Classify from "../Classify.js"
 import * as Deadline from "../Deadline.js"
 import { InvalidPolicyError } from "../PolicyError.js"
@@ -51,7 +52,8 @@ const optionNames = {
   maxElapsed: true,
   budget: true,
   key: true,
-  tracing: true
+  tracing: true,
+  onOpenCircuit: true
 } as const satisfies Record<keyof Retry.Options<unknown>, true>
 
 /** Implements `Retry.validate`, documented there. */
@@ -77,6 +79,8 @@ export const validate = <E = unknown>(
   const backoff = validateBackoff(issues, options.backoff)
   const key = options.key ?? "default"
   if (typeof key !== "string" || key.length === 0) issues.add("key", "must be a non-empty string")
+  const onOpenCircuit = options.onOpenCircuit ?? "wait"
+  issues.check("onOpenCircuit", oneOf(onOpenCircuit, ["wait", "fail"]))
   if (options.classify !== undefined && !Predicate.isFunction(options.classify)) {
     issues.add("classify", "must be a function from an error to a verdict")
   }
@@ -98,6 +102,7 @@ export const validate = <E = unknown>(
     retryAfterCeiling,
     maxElapsed,
     budget: options.budget === undefined ? Option.none() : Option.some(options.budget),
+    onOpenCircuit,
     key,
     tracing
   }))
@@ -187,7 +192,12 @@ const compiled = <E>(policy: Retry.Policy<E>): CompiledPolicy<E> =>
 
 /** The success value of one attempt that failed and will be retried after `delayMillis`. */
 class Retrying {
-  constructor(readonly delayMillis: number, readonly state: unknown) {}
+  constructor(
+    readonly delayMillis: number,
+    readonly state: unknown,
+    /** The budget's retry, given back if the retry never reaches the provider. */
+    readonly reservation: RetryBudget.Reservation | undefined
+  ) {}
 }
 
 interface Run<A, E, R> {
@@ -214,11 +224,20 @@ export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Polic
     )
     const traced = compiledPolicy.tracing === "auto" ? fiber.currentTracer !== nativeTracer : compiledPolicy.tracing
     const start = (startedAt: number) =>
-      attemptOnce({ self, policy: compiledPolicy, events, traced, startedAt }, 1, compiledPolicy.backoff.initial)
+      attemptOnce(
+        { self, policy: compiledPolicy, events, traced, startedAt },
+        1,
+        compiledPolicy.backoff.initial,
+        undefined
+      )
     const run = Option.isSome(compiledPolicy.maxElapsed) ? Effect.flatMap(Clock.currentTimeMillis, start) : start(0)
-    return recordRequest && Option.isSome(budget)
-      ? Effect.zipRight(RetryBudget.record(budget.value, "Request"), run)
-      : run
+    if (!recordRequest || Option.isNone(budget)) return run
+    const unsafeRecord = budget.value.store.unsafeRecord
+    if (unsafeRecord === undefined) return Effect.zipRight(RetryBudget.record(budget.value, "Request"), run)
+    // The in-memory store: the request is counted in this step, at the clock's time on this fiber.
+    const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+    unsafeRecord(budget.value.key, now, budget.value.settings, "Request")
+    return run
   })
 }
 
@@ -226,31 +245,41 @@ export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Polic
  * One call and what follows it. Without spans and events — the common case — the retry decision and
  * the wait run in the failure branch, so a success costs one `matchEffect` and one metric update.
  */
-const attemptOnce = <A, E, R>(run: Run<A, E, R>, attempt: number, state: unknown): Effect.Effect<A, E, R> =>
+const attemptOnce = <A, E, R>(
+  run: Run<A, E, R>,
+  attempt: number,
+  state: unknown,
+  reservation: RetryBudget.Reservation | undefined
+): Effect.Effect<A, E, R> =>
   run.traced || run.events.enabled
     ? Effect.flatMap(
-      instrumentedAttempt(run, attempt, state),
+      instrumentedAttempt(run, attempt, state, reservation),
       (result) => result instanceof Retrying ? retryAfterWait(run, attempt, result) : Effect.succeed(result)
     )
     : Effect.matchEffect(run.self, {
       onFailure: (error) =>
-        Effect.flatMap(decide(run, error, attempt, state), (next) => retryAfterWait(run, attempt, next)),
+        Effect.flatMap(decide(run, error, attempt, state, reservation), (next) => retryAfterWait(run, attempt, next)),
       onSuccess: (value) => succeeded(run.policy, value)
     })
 
-const retryAfterWait = <A, E, R>(run: Run<A, E, R>, attempt: number, next: Retrying): Effect.Effect<A, E, R> =>
-  Effect.sleep(Duration.millis(next.delayMillis)).pipe(
+const retryAfterWait = <A, E, R>(run: Run<A, E, R>, attempt: number, next: Retrying): Effect.Effect<A, E, R> => {
+  const sleep = Effect.sleep(Duration.millis(next.delayMillis))
+  const reservation = next.reservation
+  // A caller that gives up while waiting makes no further call: the retry it was granted is given back.
+  return (reservation === undefined ? sleep : Effect.onInterrupt(sleep, () => RetryBudget.refund(reservation))).pipe(
     Effect.zipRight(Deadline.markActivity(`attempt ${attempt + 1}`)),
-    Effect.zipRight(attemptOnce(run, attempt + 1, next.state))
+    Effect.zipRight(attemptOnce(run, attempt + 1, next.state, reservation))
   )
+}
 
 /** Counts a success (metric and budget) and gives the value back. */
 const succeeded = <A, E>(policy: CompiledPolicy<E>, value: A): Effect.Effect<A> => {
-  if (Option.isSome(policy.budget)) {
+  // Only a token bucket earns from a success; a ratio budget counts requests and retries only.
+  if (Option.isSome(policy.budget) && policy.budget.value.settings._tag === "TokenBucket") {
     const budget = policy.budget.value
     const unsafeRecord = budget.store.unsafeRecord
-    // A token bucket on the in-memory store: what `RetryBudget.record` does, in the same step as the metric.
-    if (unsafeRecord === undefined || budget.settings._tag !== "TokenBucket") {
+    // On the in-memory store: what `RetryBudget.record` does, in the same step as the metric.
+    if (unsafeRecord === undefined) {
       return Effect.zipRight(RetryBudget.record(budget, "Success"), Effect.as(policy.metrics.success, value))
     }
     return Effect.sync(() => {
@@ -269,11 +298,12 @@ const succeeded = <A, E>(policy: CompiledPolicy<E>, value: A): Effect.Effect<A> 
 const instrumentedAttempt = <A, E, R>(
   run: Run<A, E, R>,
   attempt: number,
-  state: unknown
+  state: unknown,
+  reservation: RetryBudget.Reservation | undefined
 ): Effect.Effect<A | Retrying, E, R> => {
   const { events, policy } = run
   let effect: Effect.Effect<A | Retrying, E, R> = Effect.matchEffect(run.self, {
-    onFailure: (error) => decide(run, error, attempt, state),
+    onFailure: (error) => decide(run, error, attempt, state, reservation),
     onSuccess: (value) => {
       const counted = succeeded(policy, value)
       return events.enabled
@@ -300,16 +330,24 @@ const decide = <A, E, R>(
   run: Run<A, E, R>,
   error: E,
   attempt: number,
-  state: unknown
+  state: unknown,
+  reservation: RetryBudget.Reservation | undefined
 ): Effect.Effect<Retrying, E> => {
   const { events, policy } = run
   const verdict = policy.classify(error)
-  const annotate = run.traced
-    ? Effect.annotateCurrentSpan({
-      "resilience.verdict": verdict._tag,
-      "resilience.reason": verdict.reason
-    })
-    : Effect.void
+  // A call refused locally (open circuit, full bulkhead) never reached the provider: it costs the budget nothing,
+  // neither as a failure nor as the retry it was granted.
+  const rejectedLocally = Classify.isRejectedLocally(error)
+  const refunded = reservation !== undefined && rejectedLocally ? RetryBudget.refund(reservation) : Effect.void
+  const annotate = Effect.zipRight(
+    refunded,
+    run.traced
+      ? Effect.annotateCurrentSpan({
+        "resilience.verdict": verdict._tag,
+        "resilience.reason": verdict.reason
+      })
+      : Effect.void
+  )
   if (verdict._tag === "Permanent") {
     return annotate.pipe(
       Effect.zipRight(policy.metrics.permanent),
@@ -336,8 +374,8 @@ const decide = <A, E, R>(
       Effect.zipRight(run.traced ? Effect.annotateCurrentSpan("resilience.stop", why) : Effect.void),
       Effect.zipRight(Effect.fail(error))
     )
-  // A call refused locally (open circuit, full bulkhead) never reached the provider: it costs the budget nothing.
-  const recordFailure = Option.isSome(policy.budget) && !Classify.isRejectedLocally(error)
+  const recordFailure = Option.isSome(policy.budget) && policy.budget.value.settings._tag === "TokenBucket" &&
+      !rejectedLocally
     ? RetryBudget.record(policy.budget.value, "Failure")
     : Effect.void
   return annotate.pipe(
@@ -345,6 +383,7 @@ const decide = <A, E, R>(
     Effect.zipRight(recordFailure),
     Effect.zipRight(Effect.zip(Clock.currentTimeMillis, Deadline.current)),
     Effect.flatMap(([now, deadline]): Effect.Effect<Retrying, E> => {
+      if (policy.onOpenCircuit === "fail" && CircuitBreaker.isCircuitOpenError(error)) return giveUp("CircuitOpen")
       if (attempt >= policy.maxAttempts) return giveUp("MaxAttempts")
       const retryAfterMillis = Option.match(verdict.retryAfter, { onNone: () => 0, onSome: Duration.toMillis })
       if (retryAfterMillis > Duration.toMillis(policy.retryAfterCeiling)) return giveUp("RetryAfterBeyondCeiling")
@@ -360,44 +399,44 @@ const decide = <A, E, R>(
           ) {
             return giveUp("MaxElapsed")
           }
-          const scheduled = policy.metrics.delay(basis, delayMillis).pipe(
-            Effect.zipRight(failed(run, error, attempt, verdict, true)),
-            Effect.zipRight(
-              events.enabled
-                ? publish(events, (at) =>
-                  ResilienceEvent.RetryScheduled({
-                    key: policy.key,
-                    attempt,
-                    at,
-                    delay: Duration.millis(delayMillis),
-                    basis,
-                    reason: verdict.reason
-                  }))
-                : Effect.void
-            ),
-            Effect.zipRight(
-              run.traced
-                ? Effect.annotateCurrentSpan({
-                  "resilience.retry.delay_ms": delayMillis,
-                  "resilience.retry.basis": basis
-                })
-                : Effect.void
-            ),
-            Effect.as(new Retrying(delayMillis, step.state))
-          )
-          if (Option.isSome(deadline) && now + delayMillis >= deadline.value.at) return giveUp("DeadlineWouldPass")
-          const withdrawn = Option.isSome(policy.budget)
-            ? RetryBudget.withdraw(policy.budget.value)
-            : Effect.succeed(true)
-          return Effect.flatMap(withdrawn, (allowed) => {
-            if (!allowed) return giveUp("BudgetExhausted")
+          const scheduled = (granted: RetryBudget.Reservation | undefined) => {
             if (Option.isSome(deadline)) {
               deadline.value.activity = `waiting ${Duration.format(Duration.millis(delayMillis))} before attempt ${
                 attempt + 1
               }`
             }
-            return scheduled
-          })
+            return policy.metrics.delay(basis, delayMillis).pipe(
+              Effect.zipRight(failed(run, error, attempt, verdict, true)),
+              Effect.zipRight(
+                events.enabled
+                  ? publish(events, (at) =>
+                    ResilienceEvent.RetryScheduled({
+                      key: policy.key,
+                      attempt,
+                      at,
+                      delay: Duration.millis(delayMillis),
+                      basis,
+                      reason: verdict.reason
+                    }))
+                  : Effect.void
+              ),
+              Effect.zipRight(
+                run.traced
+                  ? Effect.annotateCurrentSpan({
+                    "resilience.retry.delay_ms": delayMillis,
+                    "resilience.retry.basis": basis
+                  })
+                  : Effect.void
+              ),
+              Effect.as(new Retrying(delayMillis, step.state, granted))
+            )
+          }
+          if (Option.isSome(deadline) && now + delayMillis >= deadline.value.at) return giveUp("DeadlineWouldPass")
+          if (Option.isNone(policy.budget)) return scheduled(undefined)
+          return Effect.flatMap(
+            RetryBudget.reserve(policy.budget.value),
+            (granted) => granted === undefined ? giveUp("BudgetExhausted") : scheduled(granted)
+          )
         }
       )
     })

@@ -518,6 +518,15 @@ export const make = (
           (reply) => reply[0] === "1",
           local.budget.withdraw(key, now, settings)
         ),
+      refund: (key, now, settings, withdrawnAt) =>
+        guarded(
+          key,
+          Scripts.budget,
+          budgetKeys(key),
+          ["refund", String(now), ttl, ...budgetArgs(settings), String(withdrawnAt)],
+          () => undefined,
+          local.budget.refund(key, now, settings, withdrawnAt)
+        ),
       level: (key, now, settings) =>
         guarded(
           key,

@@ -302,19 +302,27 @@ return { e.s, fmt(e.oa), fmt(e.u), fmt(e.n), fmt(e.p), fmt(e.sc), corrupt }
 // ---------------------------------------------------------------------------
 
 /**
- * KEYS: 1 the budget hash (t: tokens, q: a sequence for unique members),
- * 2 the sorted set of request times, 3 the sorted set of retry times.
+ * KEYS: 1 the budget hash (t: tokens; w: a ratio window's slices,
+ * `start:requests:retries` separated by `;`). KEYS 2 and 3 (the sorted sets of
+ * request and retry times that ratio budgets kept before they counted in
+ * slices) are no longer written; keys left by an older version expire with
+ * their TTL.
  *
- * ARGV: 1 operation (record, withdraw, level), 2 now, 3 key TTL ms, 4 kind
- * (T or R), 5 max tokens or ratio, 6 token ratio or minimum retries per
- * second, 7 window ms, 8 event (Request, Success, Failure).
+ * ARGV: 1 operation (record, withdraw, refund, level), 2 now, 3 key TTL ms,
+ * 4 kind (T or R), 5 max tokens or ratio, 6 token ratio or minimum retries per
+ * second, 7 window ms, 8 event (Request, Success, Failure) for `record`, the
+ * time the retry was withdrawn for `refund`.
+ *
+ * A ratio window is counted in 10 slices of `window / 10`, as in
+ * `budgetMemory.ts` (`slicesPerWindow`): a slice leaves the window once its
+ * start is `window` old, and a time before the newest slice counts in it.
  *
  * Returns `{ value, corrupt }`: for `withdraw` "1" or "0", for `level` the
- * level, for `record` "".
+ * level, for `record` and `refund` "".
  */
 export const budget = script(
   `
-local H, REQ, RET = KEYS[1], KEYS[2], KEYS[3]
+local H = KEYS[1]
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
@@ -362,46 +370,98 @@ if kind == "T" then
     if tokens > maxTokens / 2 then return { "1", corrupt } end
     return { "0", corrupt }
   end
+  -- A token bucket counts nothing when it grants a retry: nothing to give back.
+  if op == "refund" then return { "", corrupt } end
   return { fmt(tokens), corrupt }
 end
+
+-- A ratio budget counts requests only; outcomes say nothing to it.
+if op == "record" and ARGV[8] ~= "Request" then return { "", corrupt } end
 
 local ratio = tonumber(ARGV[5])
 local minRetriesPerSecond = tonumber(ARGV[6])
 local windowMillis = tonumber(ARGV[7])
-local since = now - windowMillis
+local width = windowMillis / 10
 local keep = math.max(ttl, windowMillis)
-check(REQ, "zset")
-check(RET, "zset")
 
-local function add(key)
-  local seq = redis.pcall("HINCRBY", H, "q", 1)
-  if type(seq) == "table" then
-    redis.call("HSET", H, "q", 1)
-    seq = 1
-    corrupt = "corrupt"
+local slices = {}
+local raw = redis.call("HGET", H, "w")
+if raw and raw ~= "" then
+  for part in string.gmatch(raw, "[^;]+") do
+    local a, b, c = string.match(part, "^([^:]+):([^:]+):([^:]+)$")
+    local start, requests, retries = tonumber(a), tonumber(b), tonumber(c)
+    if start == nil or requests == nil or retries == nil then
+      redis.call("DEL", H)
+      corrupt = "corrupt"
+      slices = {}
+      break
+    end
+    slices[#slices + 1] = { start = start, q = requests, r = retries }
   end
-  redis.call("ZADD", key, fmt(now), fmt(now) .. ":" .. seq)
-  redis.call("PEXPIRE", key, keep)
+end
+
+local changed = false
+while #slices > 0 and slices[1].start <= now - windowMillis do
+  table.remove(slices, 1)
+  changed = true
+end
+
+local function save()
+  local parts = {}
+  for i, s in ipairs(slices) do parts[i] = fmt(s.start) .. ":" .. fmt(s.q) .. ":" .. fmt(s.r) end
+  redis.call("HSET", H, "w", table.concat(parts, ";"))
   redis.call("PEXPIRE", H, keep)
 end
 
-if op == "record" then
-  if ARGV[8] == "Request" then
-    redis.call("ZREMRANGEBYSCORE", REQ, "-inf", fmt(since))
-    add(REQ)
+local function current()
+  local start = math.floor(now / width) * width
+  local last = slices[#slices]
+  if last ~= nil and start <= last.start then return last end
+  last = { start = start, q = 0, r = 0 }
+  slices[#slices + 1] = last
+  return last
+end
+
+local function allowance()
+  local requests, retries = 0, 0
+  for _, s in ipairs(slices) do
+    requests = requests + s.q
+    retries = retries + s.r
   end
+  return math.floor(ratio * requests + minRetriesPerSecond * windowMillis / 1000) - retries
+end
+
+if op == "record" then
+  local slice = current()
+  slice.q = slice.q + 1
+  save()
   return { "", corrupt }
 end
-redis.call("ZREMRANGEBYSCORE", REQ, "-inf", fmt(since))
-redis.call("ZREMRANGEBYSCORE", RET, "-inf", fmt(since))
-local floor = minRetriesPerSecond * windowMillis / 1000
-local allowance = math.floor(ratio * redis.call("ZCARD", REQ) + floor) - redis.call("ZCARD", RET)
+if op == "refund" then
+  local start = math.floor(tonumber(ARGV[8]) / width) * width
+  for _, s in ipairs(slices) do
+    if s.start == start and s.r > 0 then
+      s.r = s.r - 1
+      changed = true
+      break
+    end
+  end
+  if changed then save() end
+  return { "", corrupt }
+end
+local left = allowance()
 if op == "withdraw" then
-  if allowance < 1 then return { "0", corrupt } end
-  add(RET)
+  if left < 1 then
+    if changed then save() end
+    return { "0", corrupt }
+  end
+  local slice = current()
+  slice.r = slice.r + 1
+  save()
   return { "1", corrupt }
 end
-return { fmt(math.max(0, allowance)), corrupt }
+if changed then save() end
+return { fmt(math.max(0, left)), corrupt }
 `
 )
 
