@@ -305,9 +305,14 @@ export const validate = (options: Options): Either.Either<Schedule.Schedule<Dura
 /** Checks every option of a backoff, each problem recorded in `issues` (which may be under another option). */
 const check = (issues: Issues, options: Record<string, unknown>): void => {
   issues.unexpectedKeys(options, optionNames)
-  const base = options.base === undefined ? issues.add("base", missing) : issues.duration("base", options.base)
-  const max = options.max === undefined ? issues.add("max", missing) : issues.duration("max", options.max)
-  if (Duration.isDuration(base) && Duration.isDuration(max) && Duration.lessThan(max, base)) {
+  const required = (name: "base" | "max"): Duration.Duration | undefined => {
+    if (options[name] !== undefined) return issues.duration(name, options[name])
+    issues.add(name, missing)
+    return undefined
+  }
+  const base = required("base")
+  const max = required("max")
+  if (base !== undefined && max !== undefined && Duration.lessThan(max, base)) {
     issues.add("max", atLeastBase(base, options.max))
   }
   if (options.factor !== undefined) issues.numberInRange("factor", options.factor, 1, 1000)

@@ -228,6 +228,9 @@ describe("Retry.validate: options from outside the program", () => {
       "backoff.jiter: is unexpected, expected: \"base\" | \"factor\" | \"max\" | \"jitter\""
     ])
     expect(retryIssues("fast")).toEqual(["options: must be an object of Retry.Options, got \"fast\""])
+    const [large] = retryIssues({ budget: { key: "k", settings: "x".repeat(500) } })
+    expect(large).toMatch(/^budget: must be a retry budget .*, got \{"key":"k","settings":"x+…$/)
+    expect(large!.length).toBeLessThan(200)
   })
 
   it("words each problem as the pipeline's configuration does, with the value received", () =>

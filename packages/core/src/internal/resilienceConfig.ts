@@ -234,12 +234,17 @@ const isPlainObject = (u: unknown): u is Record<string, unknown> => {
 /**
  * A limiter section must name a limit. Checked on the section as given, not as merged with the defaults: while
  * the default limiter is off, `rateLimiter: {}` would otherwise pass the schema and fail at the first call.
- * When learned admission gives `rateLimiter: {}` a meaning of its own ("learned, no ceiling"), this is the one
- * rule to drop or adapt.
+ *
+ * This is the one rule to adapt when learned admission lands (rates learned from the provider's headers, on
+ * unless `learn: false`): `rateLimiter: {}` then means "learned, no ceiling", and only a section that turns
+ * learning off without naming a rate is to be refused. A section saying `learn: true` is never refused here.
  */
 const rateLimiterNeedsALimit = (issues: check.Issues, given: unknown): void => {
   const section = check.isRecord(given) ? given.rateLimiter : undefined
-  if (check.isRecord(section) && section.requestsPerMinute === undefined && section.tokensPerMinute === undefined) {
+  if (
+    check.isRecord(section) && section.learn !== true &&
+    section.requestsPerMinute === undefined && section.tokensPerMinute === undefined
+  ) {
     issues.add("rateLimiter.requestsPerMinute", "give requestsPerMinute, tokensPerMinute or both")
   }
 }

@@ -5,6 +5,9 @@ import * as Predicate from "effect/Predicate"
 // and the pipeline's configuration schema (`resilienceConfig.ts`) both take their messages from the checks
 // below, so the same mistake reads the same way, with the value received, wherever it is made.
 
+/** The longest value shown in a problem, in characters. */
+const maxShown = 80
+
 /** How a value received is shown in a problem: NaN and Infinity as such, text quoted, a Duration formatted. */
 export const show = (input: unknown): string => {
   if (typeof input === "string") return JSON.stringify(input)
@@ -20,7 +23,9 @@ export const show = (input: unknown): string => {
       input,
       (_, value) => typeof value === "number" && !Number.isFinite(value) ? `<${value}>` : value
     )
-    return text === undefined ? String(input) : text.replace(/"<(NaN|-?Infinity)>"/g, "$1")
+    const shown = text === undefined ? String(input) : text.replace(/"<(NaN|-?Infinity)>"/g, "$1")
+    // An object passed by mistake (an Effect, a Layer) can be large: enough of it to recognise it.
+    return shown.length > maxShown ? `${shown.slice(0, maxShown - 1)}…` : shown
   } catch {
     return String(input)
   }
