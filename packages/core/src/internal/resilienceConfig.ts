@@ -143,6 +143,7 @@ export const Config = Schema.Struct({
     maxQueue: Schema.optional(WholeNumber(0))
   })),
   rateLimiter: orOff(Schema.Struct({
+    learn: Schema.optional(Schema.Boolean),
     requestsPerMinute: Schema.optional(Schema.Number.pipe(Schema.filter((n) => n > 0 || "must be > 0"))),
     tokensPerMinute: Schema.optional(Schema.Number.pipe(Schema.filter((n) => n > 0 || "must be > 0"))),
     burst: Schema.optional(Schema.Struct({
