@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
+import * as Deadline from "../Deadline.js"
 import { InvalidPolicyError } from "../PolicyError.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
 import * as metrics from "./metrics.js"
@@ -304,6 +305,7 @@ const reserveAndWait = (l: RateLimiterImpl, cost: number, askedAt: number, now: 
     const delay = Duration.millis(wait)
     return ResilienceEvent.publish((at) => ResilienceEvent.RateLimited({ key: l.key, at, wait: delay, tokens: cost }))
       .pipe(
+        Effect.zipRight(Deadline.markActivity("waiting for admission")),
         Effect.zipRight(Effect.sleep(delay)),
         Effect.zipRight(Clock.currentTimeMillis),
         Effect.flatMap((after) => {
