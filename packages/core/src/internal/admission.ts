@@ -99,11 +99,12 @@ class Bucket {
     if (this.level > level) this.level = level
   }
 
-  /** Holds at most `level` units at `until`, refilling only from then on. */
+  /** Holds at most `level` units at `until` (what it would hold then, if less), refilling only from then on. */
   pauseUntil(now: number, until: number, level: number): void {
     this.refill(now)
     if (until > this.at) {
-      this.level = Math.min(this.level, level)
+      const atUntil = Math.min(this.capacity, this.level + (until - Math.max(now, this.at)) * this.perMs)
+      this.level = Math.min(atUntil, level)
       this.at = until
     }
   }
