@@ -41,8 +41,12 @@
  * `resilience.ratelimiter.wait` histogram; every refusal a `CallRejected`
  * event (`by: "RateLimiter"`).
  *
- * In the full pipeline the limiter is the outermost policy: a call is
- * admitted once, and its retries happen inside.
+ * In the full pipeline (`Resilience`) every attempt is admitted, retries
+ * included (a retry spends the provider's quota like any call), inside the
+ * deadline and outside the breaker, bulkhead and attempt timeout. There a
+ * configured limiter is a ceiling: by default the pipeline *learns* each
+ * key's limits from the provider's headers and 429s (see `Resilience`), and
+ * `observe`'s `limitRequests` / `limitTokens` feed that learning.
  *
  * @since 0.1.0
  */

@@ -257,6 +257,15 @@ export class Admission {
 
   /** Waits for the attempt's turn: at once when nobody queues and the buckets hold enough, else in the queue. */
   pace(state: KeyState, ticket: Ticket): Effect.Effect<void> {
+    // Nothing learned and never held (the common case of a provider within its limits, with no headers): no clock
+    // read. The send time only orders 429s against a decrease, and there has been none.
+    if (
+      state.requests === undefined && state.tokens === undefined && state.heldUntil === 0 &&
+      state.countingSince !== undefined && state.queue.length === 0
+    ) {
+      ticket.sentAt = -Infinity
+      return Effect.void
+    }
     return Effect.clockWith((clock) => {
       const now = clock.unsafeCurrentTimeMillis()
       if (state.countingSince === undefined) state.countingSince = now
