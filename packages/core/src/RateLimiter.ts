@@ -41,8 +41,12 @@
  * `resilience.ratelimiter.wait` histogram; every refusal a `CallRejected`
  * event (`by: "RateLimiter"`).
  *
- * In the full pipeline the limiter is the outermost policy: a call is
- * admitted once, and its retries happen inside.
+ * In the full pipeline (`Resilience`) every attempt is admitted, retries
+ * included (a retry spends the provider's quota like any call), inside the
+ * deadline and outside the breaker, bulkhead and attempt timeout. There a
+ * configured limiter is a ceiling: by default the pipeline *learns* each
+ * key's limits from the provider's headers and 429s (see `Resilience`), and
+ * `observe`'s `limitRequests` / `limitTokens` feed that learning.
  *
  * @since 0.1.0
  */
@@ -257,6 +261,7 @@ export interface ProtectOptions {
  * import { Duration } from "effect"
  *
  * const fromHeaders: RateLimiter.Observation = {
+ *   limitRequests: 500,
  *   remainingRequests: 0,
  *   resetRequests: Duration.seconds(10),
  *   remainingTokens: 12_000,
@@ -268,6 +273,18 @@ export interface ProtectOptions {
  * @category models
  */
 export interface Observation {
+  /**
+   * The provider's request limit, per minute (`x-ratelimit-limit-requests`,
+   * `anthropic-ratelimit-requests-limit`). A pipeline learns its admission
+   * rate from it (`limitRequests / 60 s`); `RateLimiter.observe` ignores it.
+   */
+  readonly limitRequests?: number | undefined
+  /**
+   * The provider's token limit, per minute (`x-ratelimit-limit-tokens`,
+   * `anthropic-ratelimit-tokens-limit`). A pipeline learns its token rate
+   * from it; `RateLimiter.observe` ignores it.
+   */
+  readonly limitTokens?: number | undefined
   /** Requests the provider will still take before its limit resets. */
   readonly remainingRequests?: number | undefined
   /** Tokens the provider will still take before its limit resets. */
@@ -580,5 +597,33 @@ export const waitHistogram: Metric.Metric.Histogram<number> = Metric.histogram(
  */
 export const rejectedCounter: Metric.Metric.Counter<number> = Metric.counter("resilience.ratelimiter.rejected", {
   description: "Calls a rate limiter refused without calling the provider",
+  incremental: true
+})
+
+/**
+ * Limits a pipeline learned, counted by `resilience.resource` (`requests`,
+ * `tokens`) and `resilience.source` (`headers`: from the provider's
+ * rate-limit headers; `throttling`: from its 429s alone). Each count is a
+ * `LimitLearned` event, which also carries the key and the rate; the key is
+ * not a tag, so that many keys do not make many series.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from "@effect-resilience/core"
+ * import { Metric } from "effect"
+ *
+ * const fromThrottling = Metric.value(
+ *   RateLimiter.learnedCounter.pipe(
+ *     Metric.tagged("resilience.resource", "requests"),
+ *     Metric.tagged("resilience.source", "throttling")
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const learnedCounter: Metric.Metric.Counter<number> = Metric.counter("resilience.ratelimiter.learned", {
+  description: "Limits a pipeline learned from a provider's headers or 429s",
   incremental: true
 })

@@ -3,20 +3,61 @@
  *
  * One logical call passes, outside in:
  *
- * 1. rate limiter (admission by requests and tokens per minute; waits in a queue)
- * 2. deadline (the total time allowed, visible to everything inside)
- * 3. retry (backoff, Retry-After, retry budget)
+ * 1. deadline (the total time allowed, visible to everything inside)
+ * 2. retry (backoff, Retry-After, retry budget)
+ * 3. admission, for *every attempt* (the rate limiter: learned from the
+ *    provider by default, a configured rate as a ceiling; requests and tokens
+ *    per minute; waits in a queue per key)
  * 4. circuit breaker (one per key)
  * 5. bulkhead (concurrency limit and bounded queue per key)
  * 6. attempt timeout
  * 7. the provider call
  *
- * The order is what makes the policies work together: a call waiting for
- * the rate limiter spends none of its deadline or attempt timeout; a retry
- * asks the breaker again before each call, so it stops calling a provider
- * that went down; a call refused by the breaker, the bulkhead or the limiter
+ * The order is what makes the policies work together: a retry spends the
+ * provider's quota like any call, so each attempt is admitted, not only the
+ * first; a call waiting for admission holds no bulkhead slot and spends none
+ * of its attempt timeout, but it does spend its deadline (the deadline is the
+ * caller's total time: a call that cannot be admitted in time fails with
+ * `DeadlineExceededError`, activity "waiting for admission"); a retry asks
+ * the breaker again before each call, so it stops calling a provider that
+ * went down; a call refused by the breaker, the bulkhead or a local limiter
  * never reached the provider, so it costs the retry budget nothing and never
  * counts against the provider's health.
+ *
+ * **Defaults: learned admission.** With no `rateLimiter` given, each key
+ * (e.g. `"openai/gpt-4o"`) learns the provider's limits from what it says:
+ *
+ * - Cold start: a new key admits at most 10 attempts in flight, one more per
+ *   success (TCP slow start: doubling every round trip while all succeed),
+ *   until the first limit signal. A burst of any size costs about one round
+ *   trip before the provider has said what its limits are.
+ * - Headers (`observe`, fed automatically by `ResilientHttpClient` and the
+ *   `@effect/ai` layers): `limitRequests` / `limitTokens` set the rate to
+ *   `limit / 60 s` (a bucket of one second's worth of requests, a minute's
+ *   worth of tokens); `remaining` lowers what is left. With no limit known,
+ *   `remaining: 0` and a reset hold the key until the reset.
+ * - 429s alone (a provider with no such headers): every caller of the key is
+ *   held until the Retry-After has passed (one pause for all), and the rate
+ *   drops to 0.7 × the success rate measured since the previous 429 (at least
+ *   1 a second), then grows back as CUBIC does while no 429 comes (back to
+ *   that rate after `∛(rate · 0.3 / 0.4)` seconds, above it after). Other
+ *   failures (5xx, timeouts) never slow a key.
+ * - `rateLimiter: { requestsPerMinute, tokensPerMinute }` is a ceiling the
+ *   learned rates never exceed (and no cold-start window: the configured
+ *   burst bounds a first burst already); `learn: false` keeps only the
+ *   configured limiter; `rateLimiter: false` turns admission off.
+ * - Each `LimitLearned` event (and the `resilience.ratelimiter.learned`
+ *   counter) says what was learned, from headers or from throttling.
+ *
+ * **Gotchas.**
+ *
+ * - Learning is per pipeline and per process, in memory: build the pipeline
+ *   once for the application (`Resilience.layer`, provided once), so that
+ *   every caller of a key shares what it learned. Two pipelines learn twice.
+ * - Under learned admission the breaker does not count 429s (a burst's 429s
+ *   are the limiter's business, not a sign of a failing provider).
+ * - Keys are kept for the 10,000 most recently used; a key's state (timeout,
+ *   limiter, admission) is made at its first call in one synchronous step.
  *
  * A pipeline is built from plain data (`Resilience.Config`, validated once
  * with every problem listed), so it can come from a file or from effect's
@@ -149,7 +190,10 @@ export interface RunOptions {
    * key, e.g. `"openai/gpt-4o"`. Default `"default"`.
    */
   readonly key?: string | undefined
-  /** The tokens the call will cost, for the rate limiter's tokens per minute. Default 0. */
+  /**
+   * The tokens the call will cost, for the tokens per minute (learned or
+   * configured); each attempt is charged it. Default 0.
+   */
   readonly tokens?: number | undefined
   /**
    * `false` makes this call once, without retrying, while every other policy
@@ -207,7 +251,13 @@ export interface Service {
   ) => Effect.Effect<A, E | PolicyRejection, R>
   /** The breaker of a key, to read its state, isolate or reset it. */
   readonly breaker: (key: string) => CircuitBreaker.CircuitBreaker | undefined
-  /** Feeds the rate limiter of a key what the provider reported (remaining requests, resets, Retry-After). */
+  /**
+   * Feeds the admission of a key what the provider reported: its limits per
+   * minute, what remains of them, their resets, a Retry-After (e.g.
+   * `RateLimitHeaders.toObservation` of a response's headers, after every
+   * response, successes included). Learned admission learns from it; a
+   * configured limiter only ever gets stricter.
+   */
   readonly observe: (key: string, observation: RateLimiter.Observation) => Effect.Effect<void>
   /**
    * Corrects the tokens charged to the rate limiter of a key once the real

@@ -153,6 +153,18 @@ export type ResilienceEvent = Data.TaggedEnum<{
     readonly wait: Duration.Duration
     readonly tokens: number
   }
+  /**
+   * The pipeline learned (or re-learned) a provider's limit for `key`: `perMinute` units of `resource` a minute,
+   * from the provider's rate-limit headers (`source: "headers"`) or from its 429s alone (`"throttling"`: the rate
+   * it admits at after a 429, which then grows back while no 429 comes).
+   */
+  LimitLearned: {
+    readonly key: string
+    readonly at: number
+    readonly resource: "requests" | "tokens"
+    readonly perMinute: number
+    readonly source: "headers" | "throttling"
+  }
   /** One call took longer than its timeout and was interrupted. */
   AttemptTimedOut: {
     readonly key: string
@@ -391,6 +403,26 @@ export const RateLimited = constructors.RateLimited
  * @example
  * ```ts
  * import { ResilienceEvent } from "@effect-resilience/core"
+ *
+ * const event = ResilienceEvent.LimitLearned({
+ *   key: "openai/gpt-4o",
+ *   at: 0,
+ *   resource: "requests",
+ *   perMinute: 600,
+ *   source: "headers"
+ * })
+ * ResilienceEvent.format(event) // "[openai/gpt-4o] learned a limit of 600 requests/min from headers"
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const LimitLearned = constructors.LimitLearned
+
+/**
+ * @example
+ * ```ts
+ * import { ResilienceEvent } from "@effect-resilience/core"
  * import { Duration } from "effect"
  *
  * const event = ResilienceEvent.AttemptTimedOut({ key: "openai", at: 30_000, after: Duration.seconds(30) })
@@ -549,6 +581,7 @@ export const $is = constructors.$is
  *   CallRejected: () => true,
  *   BudgetExhausted: () => true,
  *   RateLimited: () => false,
+ *   LimitLearned: () => false,
  *   AttemptTimedOut: () => false,
  *   DeadlineExceeded: () => true,
  *   StoreDegraded: () => false,
@@ -607,6 +640,10 @@ export const format: (event: ResilienceEvent) => string = $match({
     }`,
   BudgetExhausted: (e) => `[${e.key}] retry budget exhausted after attempt ${e.attempt}`,
   RateLimited: (e) => `[${e.key}] rate limiter holds the call for ${formatMillis(e.wait)} (${e.tokens} tokens)`,
+  LimitLearned: (e) =>
+    `[${e.key}] learned a limit of ${formatRate(e.perMinute)} ${e.resource}/min from ${
+      e.source === "headers" ? "headers" : "throttling (429s)"
+    }`,
   AttemptTimedOut: (e) => `[${e.key}] attempt timed out after ${formatMillis(e.after)}`,
   DeadlineExceeded: (e) => `[${e.key}] deadline exceeded after ${formatMillis(e.elapsed)}`,
   StoreDegraded: (e) => `[${e.store}] state store degraded, using local state: ${e.reason}`,
@@ -621,6 +658,10 @@ export const format: (event: ResilienceEvent) => string = $match({
   HedgeDenied: (e) => `[${e.key}] hedge denied by the retry budget`,
   HedgeSettled: (e) => `[${e.key}] hedged call settled: ${e.winner === "Neither" ? "both failed" : `${e.winner} won`}`
 })
+
+/** A rate per minute: whole above 10, one decimal below (a learned rate is rarely whole). */
+const formatRate = (perMinute: number): string =>
+  perMinute >= 10 ? String(Math.round(perMinute)) : String(Math.round(perMinute * 10) / 10)
 
 const formatMillis = (duration: Duration.Duration): string => {
   const millis = Math.round(Duration.toMillis(duration))

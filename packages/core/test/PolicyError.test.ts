@@ -24,13 +24,20 @@ const retryIssues = (options: unknown): ReadonlyArray<string> =>
   Either.match(Retry.validate(options as Retry.Options<unknown>), { onLeft: (e) => e.issues, onRight: () => [] })
 
 describe("Resilience.validate: every problem of a configuration, with its path", () => {
-  it.effect("refuses a rate limiter section that names no limit, instead of dying at the first call", () =>
+  it.effect("refuses a rate limiter section that turns learning off and names no limit, instead of dying at the first call", () =>
     Effect.gen(function*() {
-      expect(yield* configIssues({ rateLimiter: {} })).toEqual([
-        "rateLimiter.requestsPerMinute: give requestsPerMinute, tokensPerMinute or both"
+      expect(yield* configIssues({ rateLimiter: { learn: false } })).toEqual([
+        "rateLimiter.requestsPerMinute: give requestsPerMinute, tokensPerMinute or both with learn: false (or turn the limiter off with rateLimiter: false)"
       ])
-      const exit = yield* Effect.exit(Effect.scoped(Resilience.make({ rateLimiter: {} })))
+      const exit = yield* Effect.exit(Effect.scoped(Resilience.make({ rateLimiter: { learn: false } })))
       expect(Exit.isFailure(exit) && PolicyError.isInvalidPolicyError(failureOf(exit))).toBe(true)
+    }))
+
+  it.scoped("takes an empty rate limiter section as the default, learned admission, and runs calls through it", () =>
+    Effect.gen(function*() {
+      expect(yield* configIssues({ rateLimiter: {} })).toEqual([])
+      const resilience = yield* Resilience.make({ rateLimiter: {} })
+      expect(yield* resilience.run(Effect.succeed("ok"), { key: "openai/gpt-4o" })).toBe("ok")
     }))
 
   it.effect("refuses an infinite limit and a burst without its limit", () =>
@@ -41,8 +48,8 @@ describe("Resilience.validate: every problem of a configuration, with its path",
       expect(yield* configIssues({ rateLimiter: { requestsPerMinute: 60, burst: { tokens: 10 } } })).toEqual([
         "rateLimiter.burst.tokens: needs tokensPerMinute"
       ])
-      expect(yield* configIssues({ rateLimiter: { burst: { tokens: 10 } } })).toEqual([
-        "rateLimiter.requestsPerMinute: give requestsPerMinute, tokensPerMinute or both",
+      expect(yield* configIssues({ rateLimiter: { learn: false, burst: { tokens: 10 } } })).toEqual([
+        "rateLimiter.requestsPerMinute: give requestsPerMinute, tokensPerMinute or both with learn: false (or turn the limiter off with rateLimiter: false)",
         "rateLimiter.burst.tokens: needs tokensPerMinute"
       ])
     }))
@@ -215,7 +222,7 @@ describe("Resilience.Config: durations typed as effect's Duration.DurationInput"
 describe("Retry.validate: options from outside the program", () => {
   it("refuses unknown options, a bad tracing, a non-budget and an unknown jitter", () => {
     expect(retryIssues({ maxAttempt: 6 })).toEqual([
-      "maxAttempt: is unexpected, expected: \"maxAttempts\" | \"backoff\" | \"classify\" | \"retryAfterCeiling\" | \"maxElapsed\" | \"budget\" | \"key\" | \"tracing\""
+      "maxAttempt: is unexpected, expected: \"maxAttempts\" | \"backoff\" | \"classify\" | \"retryAfterCeiling\" | \"maxElapsed\" | \"onOpenCircuit\" | \"budget\" | \"key\" | \"tracing\""
     ])
     expect(retryIssues({ tracing: "yes" })).toEqual(["tracing: must be true, false or \"auto\", got \"yes\""])
     expect(retryIssues({ budget: {} })).toEqual([

@@ -5,9 +5,11 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Classify from "../src/Classify.js"
 import * as ProviderError from "../src/ProviderError.js"
@@ -34,7 +36,8 @@ describe("Resilience.make", () => {
         breakDuration: { base: Duration.seconds(1), factor: 1, max: Duration.seconds(1), jitter: "none" }
       })
       expect(resilience.config.attemptTimeout).toEqual(Duration.minutes(2))
-      expect(resilience.config.rateLimiter).toBe(false)
+      // Learned admission: no limit configured, learned from the provider's headers and 429s.
+      expect(resilience.config.rateLimiter).toEqual({})
       expect(resilience.config.deadline).toBe(false)
     }))
 
@@ -324,30 +327,45 @@ describe("Resilience per-key policies", () => {
     return state.finalizers!.size
   }
 
-  it.effect("an effect of a key's first call, run again and again, makes the key's timeout once", () =>
+  it.effect("a key's state is made in one step: no finalizer per key, however many keys", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const pipeline = yield* Resilience.make({ attemptTimeout: "30 seconds", rateLimiter: { requestsPerMinute: 6e6 } })
         .pipe(Scope.extend(scope))
       const before = finalizers(scope)
-      const first = pipeline.run(Effect.succeed("ok"), { key: "openai/gpt-4o" })
-      yield* first
-      const afterOne = finalizers(scope)
-      yield* Effect.repeatN(first, 999)
-      expect(afterOne).toBe(before + 1)
-      expect(finalizers(scope)).toBe(afterOne)
+      yield* Effect.repeatN(pipeline.run(Effect.succeed("ok"), { key: "openai/gpt-4o" }), 999)
+      for (let i = 0; i < 10_050; i++) yield* pipeline.run(Effect.void, { key: `tenant-${i}` })
+      expect(finalizers(scope)).toBe(before)
       yield* Scope.close(scope, Exit.void)
     }))
 
-  it.effect("a key dropped beyond 10,000 keys releases its timeout", () =>
+  it.effect("200 concurrent first calls of a new key share one state: one cold-start window of 10", () =>
     Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const pipeline = yield* Resilience.make({ attemptTimeout: "30 seconds" }).pipe(Scope.extend(scope))
-      const before = finalizers(scope)
-      for (let i = 0; i < 10_050; i++) yield* pipeline.run(Effect.void, { key: `tenant-${i}` })
-      expect(finalizers(scope)).toBe(before + 10_000)
-      yield* Scope.close(scope, Exit.void)
-    }))
+      const pipeline = yield* Resilience.make({ retry: false, bulkhead: false })
+      let inFlight = 0
+      let most = 0
+      const call = Effect.gen(function*() {
+        inFlight++
+        most = Math.max(most, inFlight)
+        yield* Effect.sleep("100 millis")
+        inFlight--
+      })
+      const fiber = yield* Effect.fork(
+        Effect.all(Array.from({ length: 200 }, () => pipeline.run(call, { key: "fresh" })), {
+          concurrency: "unbounded",
+          discard: true
+        })
+      )
+      yield* TestClock.adjust("50 millis")
+      // One shared window: 10 at first, each success widening it by one (slow start: doubling per round trip).
+      expect(most).toBe(10)
+      yield* TestClock.adjust("50 millis")
+      expect(most).toBe(20)
+      yield* TestClock.adjust("100 millis")
+      expect(most).toBe(40)
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(fiber)
+    }).pipe(Effect.scoped))
 })
 
 describe("Resilience rate limiter configuration", () => {

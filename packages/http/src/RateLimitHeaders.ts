@@ -218,20 +218,23 @@ export const parseRetryAfter: (value: string, nowMillis: number) => Option.Optio
 export const parseResetDuration: (value: string) => Option.Option<Duration.Duration> = internal.parseResetDuration
 
 /**
- * Turns what the headers say into a `RateLimiter.Observation` (remaining
- * requests and tokens, their resets, the Retry-After), for
- * `RateLimiter.observe`.
+ * Turns what the headers say into a `RateLimiter.Observation`: the limits
+ * per minute (`limitRequests`, `limitTokens`, from which a pipeline learns
+ * its admission rate), what remains of them, their resets, the
+ * Retry-After. Feed it to `Resilience.Service.observe` (a pipeline's learned
+ * admission for a key) or `RateLimiter.observe` (a configured limiter).
+ * `ResilientHttpClient` does it for every response.
  *
  * @example
  * ```ts
- * import { RateLimiter } from "@effect-resilience/core"
+ * import { Resilience } from "@effect-resilience/core"
  * import { RateLimitHeaders } from "@effect-resilience/http"
  * import { HttpClientResponse } from "@effect/platform"
  * import { Effect } from "effect"
  *
- * const adapt = <L>(limiter: RateLimiter.RateLimiter<L>, response: HttpClientResponse.HttpClientResponse) =>
+ * const learn = (resilience: Resilience.Service, response: HttpClientResponse.HttpClientResponse) =>
  *   RateLimitHeaders.parseEffect(response.headers).pipe(
- *     Effect.flatMap((info) => RateLimiter.observe(limiter, RateLimitHeaders.toObservation(info)))
+ *     Effect.flatMap((info) => resilience.observe("openai/gpt-4o", RateLimitHeaders.toObservation(info)))
  *   )
  * ```
  *

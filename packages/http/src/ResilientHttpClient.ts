@@ -31,8 +31,11 @@
  *   returned as soon as its headers arrive, its body (a stream of tokens)
  *   untouched and never read twice;
  * - a request whose body is a stream is sent once only: it cannot be replayed;
- * - rate-limit headers of successful responses and a 429's Retry-After feed
- *   the pipeline's adaptive rate limiter, when one is configured.
+ * - the rate-limit headers of every response, success or failure
+ *   (`x-ratelimit-*`, `anthropic-ratelimit-*`, `retry-after`,
+ *   `retry-after-ms`), feed the pipeline's admission for the request's key:
+ *   it learns the provider's limits from them (on by default; not with
+ *   `rateLimiter: false`).
  *
  * 1xx and 3xx responses (and statuses above 599) are returned untouched:
  * redirects are the inner client's business.

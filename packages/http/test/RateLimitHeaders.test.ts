@@ -667,7 +667,14 @@ describe("laws", () => {
         expect(allOf(limit, isSaneLimit)).toBe(true)
       }
       const observation = RateLimitHeaders.toObservation(info)
-      for (const count of [observation.remainingRequests, observation.remainingTokens]) {
+      for (
+        const count of [
+          observation.limitRequests,
+          observation.limitTokens,
+          observation.remainingRequests,
+          observation.remainingTokens
+        ]
+      ) {
         expect(count === undefined || isSaneCount(count)).toBe(true)
       }
     },
@@ -730,16 +737,19 @@ describe("RateLimitHeaders.parseEffect", () => {
 // ---------------------------------------------------------------------------
 
 describe("RateLimitHeaders.toObservation", () => {
-  it("maps remaining requests and tokens, their resets, and the Retry-After", () => {
+  it("maps the limits, what remains of them, their resets, and the Retry-After", () => {
     const info = parse({
       "x-ratelimit-limit-requests": "100",
       "x-ratelimit-remaining-requests": "0",
       "x-ratelimit-reset-requests": "10s",
+      "x-ratelimit-limit-tokens": "30000",
       "x-ratelimit-remaining-tokens": "12000",
       "x-ratelimit-reset-tokens": "6s",
       "retry-after-ms": "1500"
     })
     expect(RateLimitHeaders.toObservation(info)).toEqual({
+      limitRequests: 100,
+      limitTokens: 30_000,
       remainingRequests: 0,
       resetRequests: Duration.seconds(10),
       remainingTokens: 12_000,
@@ -756,11 +766,16 @@ describe("RateLimitHeaders.toObservation", () => {
 
   it("maps Anthropic's request and token limits, not its input and output token limits", () => {
     const info = parse({
+      "anthropic-ratelimit-requests-limit": "50",
       "anthropic-ratelimit-requests-remaining": "3",
       "anthropic-ratelimit-requests-reset": "2025-01-01T12:00:20Z",
       "anthropic-ratelimit-input-tokens-remaining": "0",
       "anthropic-ratelimit-input-tokens-reset": "2025-01-01T12:00:40Z"
     })
-    expect(RateLimitHeaders.toObservation(info)).toEqual({ remainingRequests: 3, resetRequests: Duration.seconds(20) })
+    expect(RateLimitHeaders.toObservation(info)).toEqual({
+      limitRequests: 50,
+      remainingRequests: 3,
+      resetRequests: Duration.seconds(20)
+    })
   })
 })

@@ -292,6 +292,31 @@ describe("ResilientHttpClient", () => {
       assert.deepStrictEqual(yield* server.instants, [0, 5_000])
     }).pipe(Effect.provide(Env)))
 
+  it.scoped("learns the provider's limit from a successful response's headers, with no limit configured", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      // 60 a minute, none left: the next request one second later, the one after another second later.
+      const limited = { "x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0" }
+      yield* server.script(
+        { status: 200, headers: limited, body: "a" },
+        { status: 200, headers: limited, body: "b" },
+        { status: 200, headers: limited, body: "c" }
+      )
+      const client = yield* resilient()
+      assert.strictEqual((yield* read(client, HttpClientRequest.get(server.url()))).body, "a")
+      const fiber = yield* Effect.fork(
+        Effect.all([
+          read(client, HttpClientRequest.get(server.url())),
+          read(client, HttpClientRequest.get(server.url()))
+        ])
+      )
+      yield* VirtualTime.adjustWhenSleeping(1_000)
+      yield* awaitRequests(server.instants, 2)
+      yield* VirtualTime.adjustWhenSleeping(1_000)
+      assert.deepStrictEqual((yield* Fiber.join(fiber)).map((reply) => reply.body), ["b", "c"])
+      assert.deepStrictEqual(yield* server.instants, [0, 1_000, 2_000])
+    }).pipe(Effect.provide(Env)))
+
   it.scoped("feeds the rate limiter a 429's Retry-After: the next call waits for it", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer

@@ -106,7 +106,7 @@ export const make = <E, R>(
             Effect.tap(
               Effect.zipRight(
                 rlm.annotateAttempt(built[index].system, built[index].model),
-                rlm.innerGenerate(built[index].inner, providerOptions, toolkit)
+                rlm.innerGenerate(built[index].inner, providerOptions, toolkit, built[index])
               ),
               (response) =>
                 Effect.zipRight(

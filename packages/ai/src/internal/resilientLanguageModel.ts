@@ -17,6 +17,7 @@ import type { Span } from "effect/Tracer"
 import * as AiClassify from "../AiClassify.js"
 import type * as ResilientLanguageModel from "../ResilientLanguageModel.js"
 import * as StreamGuard from "../StreamGuard.js"
+import { observingHeaders } from "./providerHeaders.js"
 import { learnSecrets, redact, redactingTracer } from "./redact.js"
 
 const moduleName = "ResilientLanguageModel"
@@ -198,7 +199,8 @@ export const request = (
 export const innerGenerate = (
   inner: LanguageModel.Service,
   providerOptions: LanguageModel.ProviderOptions,
-  toolkit: Toolkit.WithHandler<any> | undefined
+  toolkit: Toolkit.WithHandler<any> | undefined,
+  headersTo?: { readonly resilience: Resilience.Service; readonly key: string }
 ): Effect.Effect<LanguageModel.GenerateTextResponse<any>, AiError.AiError> => {
   const format = providerOptions.responseFormat
   const call: Effect.Effect<LanguageModel.GenerateTextResponse<any>, AiError.AiError> = format.type === "json"
@@ -208,11 +210,13 @@ export const innerGenerate = (
       objectName: format.objectName
     })
     : (inner.generateText as any)(request(providerOptions, toolkit))
+  // The provider's rate-limit headers feed the pipeline's admission for the key, successes included.
+  const observed = headersTo === undefined ? call : observingHeaders(call, headersTo.resilience, headersTo.key)
   // Redacted before the pipeline sees them, so that its spans and events never hold a credential; and the inner
   // model's own spans, which record its failure first, are made by a tracer that redacts what they record.
   const known = secretsOf(inner)
   return Effect.tracerWith((tracer) =>
-    Effect.mapError(Effect.withTracer(call, redactingTracer(tracer, known)), (error) => {
+    Effect.mapError(Effect.withTracer(observed, redactingTracer(tracer, known)), (error) => {
       learnSecrets(error, known)
       return redact(error)
     })
@@ -310,7 +314,10 @@ export const wrap = (
       Effect.gen(function*() {
         annotateCall(providerOptions.span, key, system, model)
         const toolkit = toolkitOf(providerOptions.tools)
-        const call = Effect.zipRight(annotateAttempt(system, model), innerGenerate(inner, providerOptions, toolkit))
+        const call = Effect.zipRight(
+          annotateAttempt(system, model),
+          innerGenerate(inner, providerOptions, toolkit, { resilience, key })
+        )
         const tokens = yield* tokensOf(providerOptions.prompt)
         const response = yield* Effect.mapError(resilience.run(call, { key, tokens }), toAiError("generateText"))
         yield* correctCharge(resilience, key, tokens, response.usage)

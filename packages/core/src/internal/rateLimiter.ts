@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
+import * as Deadline from "../Deadline.js"
 import { InvalidPolicyError } from "../PolicyError.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
 import * as metrics from "./metrics.js"
@@ -76,24 +77,63 @@ export const make = (
     if (issues.list.length > 0) {
       return Effect.fail(new InvalidPolicyError({ policy: "rate limiter", issues: issues.list }))
     }
-    return Effect.zipWith(
-      Effect.serviceOption(ExperimentalRateLimiter.RateLimiterStore),
-      memoryStore,
-      (provided, local) =>
-        new RateLimiterImpl({
-          key,
-          requestsPerMinute: rpm,
-          tokensPerMinute: tpm,
-          burst: { requests: burstRequests, tokens: burstTokens },
-          onExceeded,
-          requests: rpm === undefined ? undefined : bucket(key, "requests", rpm, burstRequests!),
-          tokens: tpm === undefined ? undefined : bucket(key, "tokens", tpm, burstTokens!),
-          // With a store from context, the local one is the fallback when that store fails.
-          store: Option.getOrElse(provided, () => local),
-          fallback: Option.isSome(provided) ? local : undefined
-        })
-    )
+    return Effect.map(stores, (stores) =>
+      unsafeMake({
+        key,
+        requestsPerMinute: rpm,
+        tokensPerMinute: tpm,
+        burst: { requests: burstRequests, tokens: burstTokens },
+        onExceeded
+      }, stores))
   })
+
+/** Where limiters keep their buckets: the store in context (with a local fallback), else a local one. */
+export interface Stores {
+  readonly store: Store
+  readonly fallback: Store | undefined
+}
+
+/** The `RateLimiterStore` in context, with a fresh in-memory store as its fallback; the in-memory one alone without. */
+export const stores: Effect.Effect<Stores> = Effect.zipWith(
+  Effect.serviceOption(ExperimentalRateLimiter.RateLimiterStore),
+  Effect.suspend(() => memoryStore),
+  (provided, local) => ({
+    // With a store from context, the local one is the fallback when that store fails.
+    store: Option.getOrElse(provided, () => local),
+    fallback: Option.isSome(provided) ? local : undefined
+  })
+)
+
+/**
+ * A limiter on `stores`, made in one step (for a pipeline, which makes one per key at the key's first call): the
+ * options are valid already (the pipeline's configuration was decoded), and bursts are given.
+ */
+export const unsafeMake = (
+  options: {
+    readonly key: string
+    readonly requestsPerMinute: number | undefined
+    readonly tokensPerMinute: number | undefined
+    readonly burst: { readonly requests: number | undefined; readonly tokens: number | undefined }
+    readonly onExceeded: "delay" | "fail"
+  },
+  stores: Stores
+): RateLimiter.RateLimiter<any> => {
+  const rpm = options.requestsPerMinute
+  const tpm = options.tokensPerMinute
+  const burstRequests = options.burst.requests ?? (rpm === undefined ? undefined : Math.max(1, Math.floor(rpm / 60)))
+  const burstTokens = options.burst.tokens ?? (tpm === undefined ? undefined : Math.max(1, Math.floor(tpm)))
+  return new RateLimiterImpl({
+    key: options.key,
+    requestsPerMinute: rpm,
+    tokensPerMinute: tpm,
+    burst: { requests: burstRequests, tokens: burstTokens },
+    onExceeded: options.onExceeded,
+    requests: rpm === undefined ? undefined : bucket(options.key, "requests", rpm, burstRequests!),
+    tokens: tpm === undefined ? undefined : bucket(options.key, "tokens", tpm, burstTokens!),
+    store: stores.store,
+    fallback: stores.fallback
+  })
+}
 
 const memoryStore: Effect.Effect<Store> = Effect.provide(
   ExperimentalRateLimiter.RateLimiterStore,
@@ -265,6 +305,7 @@ const reserveAndWait = (l: RateLimiterImpl, cost: number, askedAt: number, now: 
     const delay = Duration.millis(wait)
     return ResilienceEvent.publish((at) => ResilienceEvent.RateLimited({ key: l.key, at, wait: delay, tokens: cost }))
       .pipe(
+        Effect.zipRight(Deadline.markActivity("waiting for admission")),
         Effect.zipRight(Effect.sleep(delay)),
         Effect.zipRight(Clock.currentTimeMillis),
         Effect.flatMap((after) => {

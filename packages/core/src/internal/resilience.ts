@@ -2,24 +2,27 @@ import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Backoff from "../Backoff.js"
 import * as Bulkhead from "../Bulkhead.js"
 import * as CircuitBreaker from "../CircuitBreaker.js"
+import * as Classify from "../Classify.js"
 import * as Deadline from "../Deadline.js"
 import type { InvalidPolicyError } from "../PolicyError.js"
 import * as RateLimiter from "../RateLimiter.js"
 import type * as Resilience from "../Resilience.js"
 import * as Retry from "../Retry.js"
 import * as RetryBudget from "../RetryBudget.js"
-import * as Timeout from "../Timeout.js"
+// Loaded before `./timeout.js`, which needs the public module's values at load time (the cycle resolves in this order).
+import "../Timeout.js"
+import type * as Timeout from "../Timeout.js"
+import * as admissionInternal from "./admission.js"
 import * as bulkheadInternal from "./bulkhead.js"
 import * as circuitBreakerInternal from "./circuitBreaker.js"
 import { withCarriedVerdicts } from "./classify.js"
 import { LruMap } from "./lru.js"
+import * as rateLimiterInternal from "./rateLimiter.js"
 import * as configInternal from "./resilienceConfig.js"
 import * as timeoutInternal from "./timeout.js"
 
@@ -42,7 +45,8 @@ export const isEffect = (u: unknown): boolean => Effect.isEffect(u)
  *   one probe each: a provider that comes back is found within about a second, for one call per key per second
  *   while it is down (breaks doubling from 5 s to 60 s found it 16 s late);
  * - bulkhead: 100 calls at once per key, 1,000 waiting: a guard against runaway fan-out, not a tuning knob;
- * - rate limiter: off, since only you know your account's limits;
+ * - rate limiter: learned per key from the provider's headers and 429s (see `./admission.ts`), since users do not
+ *   know their account's limits; a configured rate is a ceiling on top;
  * - attempt timeout: 2 minutes, long enough for a long completion, short enough to catch a hung connection
  *   (the OpenAI SDK waits 10 minutes);
  * - deadline: off; set it to what your caller can wait.
@@ -62,7 +66,7 @@ export const defaults = {
     successesToClose: 1
   },
   bulkhead: { maxConcurrent: 100, maxQueue: 1000 },
-  rateLimiter: false,
+  rateLimiter: {},
   attemptTimeout: "2 minutes",
   deadline: false
 } as const satisfies { readonly [K in keyof Resilience.Config]-?: Exclude<Resilience.Config[K], undefined> }
@@ -80,10 +84,19 @@ export const make = (
 ): Effect.Effect<Resilience.Service, InvalidPolicyError, Scope.Scope> =>
   Effect.gen(function*() {
     const decoded = yield* validate(config)
-    const runtime = yield* Effect.runtime<never>()
     const scope = yield* Effect.scope
     // The policies' own errors carry their verdict; the call's own errors go to the user's classifier.
     const classify = withCarriedVerdicts(options?.classify)
+    const learning = decoded.rateLimiter !== false && decoded.rateLimiter !== undefined &&
+      decoded.rateLimiter.learn !== false
+    // With learned admission, a 429 is the admission's business (it pauses and slows the key), not a sign of a
+    // failing provider: the breaker does not count it, or a burst's first 429s would open it.
+    const breakerClassify: Classify.Classifier<unknown> = learning
+      ? (error) => {
+        const verdict = classify(error)
+        return verdict._tag === "Transient" && verdict.reason === "RateLimited" ? notAFailure : verdict
+      }
+      : classify
 
     const breakers = decoded.circuitBreaker === false || decoded.circuitBreaker === undefined
       ? undefined
@@ -103,7 +116,7 @@ export const make = (
           : Backoff.make(decoded.circuitBreaker.breakDuration),
         halfOpenProbes: decoded.circuitBreaker.halfOpenProbes,
         successesToClose: decoded.circuitBreaker.successesToClose,
-        classify
+        classify: breakerClassify
       })
 
     const bulkheads = decoded.bulkhead === false || decoded.bulkhead === undefined
@@ -135,47 +148,76 @@ export const make = (
           classify
         }))
 
-    // Limiters and timeouts are made per key on first use, by the fiber of that first call, in the context and
-    // scope the pipeline was made in. Not with a nested `Runtime.runSync`: the finalizers it registers keep its
-    // synchronous scheduler, which hands their continuations to the global one, past a custom scheduler's reach
-    // (the simulator's virtual runtime then never saw a pipeline's scope close).
-    const limiterOptions = decoded.rateLimiter === false ? undefined : decoded.rateLimiter
-    const limiters = new LruMap<RateLimiter.RateLimiter<RateLimiter.RateLimitedLocallyError>>(10_000)
+    // Everything a key needs besides its breaker, bulkhead and retry policy (kept by their own modules): its
+    // attempt timeout, its configured limiter and its learned admission state, made at the key's first call in one
+    // synchronous step, so that concurrent first calls of a key make them once.
+    const limiterConfig = decoded.rateLimiter === false || decoded.rateLimiter === undefined
+      ? undefined
+      : decoded.rateLimiter
+    const configuredLimit = limiterConfig !== undefined &&
+      (limiterConfig.requestsPerMinute !== undefined || limiterConfig.tokensPerMinute !== undefined)
+    const limiterStores = configuredLimit ? yield* rateLimiterInternal.stores : undefined
+    const admission = limiterConfig === undefined || limiterConfig.learn === false
+      ? undefined
+      : new admissionInternal.Admission({
+        learn: true,
+        requestsPerMinute: limiterConfig.requestsPerMinute,
+        tokensPerMinute: limiterConfig.tokensPerMinute
+      }, classify)
+    const failFast = limiterConfig?.onExceeded === "fail"
     const attemptTimeout = decoded.attemptTimeout === false ? undefined : decoded.attemptTimeout
-    // Each key's timeout lives in a scope of its own, closed when the key is dropped (least recently used
-    // beyond 10,000 keys) or when the pipeline's scope closes.
-    const timeouts = new LruMap<{ readonly timeout: Timeout.Timeout; readonly scope: Scope.CloseableScope }>(10_000)
 
-    const needsTimeout = (key: string) => attemptTimeout !== undefined && timeouts.use(key) === undefined
-    const needsLimiter = (key: string) => limiterOptions !== undefined && limiters.use(key) === undefined
-
-    /** Makes what `key` still lacks; run before the first call of a key (decided again when it runs). */
-    const prepare = (key: string): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        if (attemptTimeout !== undefined && needsTimeout(key)) {
-          const own = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-          const timeout = yield* Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), own))
-          const { evicted, kept } = timeouts.add(key, { timeout, scope: own })
-          // Another first call of the key may have made one meanwhile: the one kept wins. A dropped key's
-          // calls still in flight lose their attempt timeout (the least recently used of 10,000 keys).
-          if (kept.scope !== own) yield* Scope.close(own, Exit.void)
-          if (evicted !== undefined) yield* Scope.close(evicted.scope, Exit.void)
-        }
-        if (limiterOptions !== undefined && needsLimiter(key)) {
-          const made = yield* Effect.orDie(RateLimiter.make({
-            key,
-            requestsPerMinute: limiterOptions.requestsPerMinute,
-            tokensPerMinute: limiterOptions.tokensPerMinute,
-            burst: limiterOptions.burst,
-            onExceeded: limiterOptions.onExceeded
-          }))
-          limiters.add(key, made)
-        }
-      }).pipe(
-        Effect.provide(runtime.context),
-        // Quick, and what it makes is only found again once it is stored: not to be cut in between.
-        Effect.uninterruptible
-      )
+    interface KeyEntry {
+      readonly timeout: Timeout.Timeout | undefined
+      readonly limiter: RateLimiter.RateLimiter<RateLimiter.RateLimitedLocallyError> | undefined
+      readonly admission: admissionInternal.KeyState | undefined
+    }
+    const entries = new LruMap<KeyEntry>(10_000)
+    // Timeouts of keys dropped (least recently used beyond 10,000 keys), closed by the next call that runs.
+    let retired: Array<Timeout.Timeout> = []
+    // The timeouts of the keys kept, closed with the pipeline's scope.
+    const live = new Set<Timeout.Timeout>()
+    const makeTimeout = (key: string): Timeout.Timeout | undefined => {
+      if (attemptTimeout === undefined) return undefined
+      const timeout = timeoutInternal.unsafeMake(attemptTimeout, key)
+      live.add(timeout)
+      return timeout
+    }
+    const makeEntry = (key: string): KeyEntry => ({
+      timeout: makeTimeout(key),
+      limiter: limiterStores === undefined || limiterConfig === undefined ? undefined : rateLimiterInternal.unsafeMake({
+        key,
+        requestsPerMinute: limiterConfig.requestsPerMinute,
+        tokensPerMinute: limiterConfig.tokensPerMinute,
+        burst: { requests: limiterConfig.burst?.requests, tokens: limiterConfig.burst?.tokens },
+        onExceeded: limiterConfig.onExceeded ?? "delay"
+      }, limiterStores),
+      admission: admission?.makeState(key)
+    })
+    const entryOf = (key: string): KeyEntry => {
+      const existing = entries.use(key)
+      if (existing !== undefined) return existing
+      const { evicted, kept } = entries.add(key, makeEntry(key))
+      // A dropped key's calls still in flight lose their attempt timeout (the least recently used of 10,000 keys).
+      if (evicted?.timeout !== undefined) {
+        live.delete(evicted.timeout)
+        retired.push(evicted.timeout)
+      }
+      return kept
+    }
+    const closeRetired: Effect.Effect<void> = Effect.suspend(() => {
+      const closing = retired
+      retired = []
+      return Effect.forEach(closing, timeoutInternal.close, { discard: true })
+    })
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.suspend(() => {
+        const open = Array.from(live)
+        live.clear()
+        return Effect.zipRight(closeRetired, Effect.forEach(open, timeoutInternal.close, { discard: true }))
+      })
+    )
 
     const deadline = decoded.deadline === false ? undefined : decoded.deadline
 
@@ -184,15 +226,9 @@ export const make = (
       runOptions?: Resilience.RunOptions
     ): Effect.Effect<A, E | Resilience.PolicyRejection, R> => {
       const key = runOptions?.key ?? "default"
-      const attemptTimeoutFor = attemptTimeout === undefined ? undefined : timeouts.use(key)?.timeout
-      const limiterFor = limiterOptions === undefined ? undefined : limiters.use(key)
-      if (
-        (attemptTimeout !== undefined && attemptTimeoutFor === undefined) ||
-        (limiterOptions !== undefined && limiterFor === undefined)
-      ) {
-        // The key's first call (or its first since it was dropped): make its timeout and limiter, then run.
-        return Effect.zipRight(prepare(key), Effect.suspend(() => run(effect, runOptions)))
-      }
+      const entry = entryOf(key)
+      if (retired.length > 0) return Effect.zipRight(closeRetired, Effect.suspend(() => run(effect, runOptions)))
+      const attemptTimeoutFor = entry.timeout
       let call: Effect.Effect<A, E | Resilience.PolicyRejection, R> = effect
       const bulkhead = bulkheads?.get(key)
       const breaker = breakers?.get(key)
@@ -215,34 +251,77 @@ export const make = (
             : circuitBreakerInternal.protectMasked(breaker, step)
         })
       }
+      // Every attempt is admitted (a retry spends the provider's quota like any call), outside the breaker, the
+      // bulkhead and the attempt timeout: a wait for admission holds no slot and eats no attempt timeout.
+      const tokens = runOptions?.tokens
+      const limiterFor = entry.limiter
+      if (limiterFor !== undefined) {
+        call = RateLimiter.protect(call, limiterFor, { tokens })
+        // `onExceeded: "fail"` asks for a refusal at once: it ends the call, whichever attempt it refused.
+        if (failFast) call = Effect.mapError(call, escapeRefusal)
+      }
+      const state = entry.admission
+      if (admission !== undefined && state !== undefined) {
+        const cost = tokens === undefined || !(tokens > 0) || !Number.isFinite(tokens) ? 0 : Math.ceil(tokens)
+        call = admissionInternal.admit(admission, state, cost, call)
+      }
       const policy = runOptions?.retry === false ? undefined : retryPolicy(key)
       if (policy !== undefined) call = Retry.retry(call, policy)
+      if (failFast && limiterFor !== undefined) call = Effect.mapError(call, unescapeRefusal)
       if (deadline !== undefined) call = Deadline.within(call, { after: deadline, key })
-      if (limiterFor !== undefined) call = RateLimiter.protect(call, limiterFor, { tokens: runOptions?.tokens })
       return call
     }
 
-    /** Runs `f` with the limiter of `key`, made first if this is the key's first use; nothing without limiter. */
-    const withLimiter = (
-      key: string,
-      f: (limiter: RateLimiter.RateLimiter<RateLimiter.RateLimitedLocallyError>) => Effect.Effect<void>
-    ): Effect.Effect<void> => {
-      if (limiterOptions === undefined) return Effect.void
-      const withMade = Effect.suspend(() => {
-        const limiterFor = limiters.use(key)
-        return limiterFor === undefined ? Effect.void : f(limiterFor)
-      })
-      return needsLimiter(key) ? Effect.zipRight(prepare(key), withMade) : withMade
+    const observe = (key: string, observation: RateLimiter.Observation): Effect.Effect<void> => {
+      const entry = entryOf(key)
+      const learned = admission !== undefined && entry.admission !== undefined
+        ? admissionInternal.observe(admission, entry.admission, observation)
+        : Effect.void
+      return entry.limiter === undefined
+        ? learned
+        : Effect.zipRight(RateLimiter.observe(entry.limiter, observation), learned)
+    }
+
+    const adjust = (key: string, tokens: number): Effect.Effect<void> => {
+      const entry = entryOf(key)
+      const learned = admission !== undefined && entry.admission !== undefined
+        ? Effect.clockWith((clock) =>
+          Effect.sync(() => admission.adjust(entry.admission!, clock.unsafeCurrentTimeMillis(), tokens))
+        )
+        : Effect.void
+      return entry.limiter === undefined ? learned : Effect.zipRight(RateLimiter.adjust(entry.limiter, tokens), learned)
     }
 
     return {
       config: decoded,
       run,
       breaker: (key) => breakers?.get(key),
-      observe: (key, observation) => withLimiter(key, (limiterFor) => RateLimiter.observe(limiterFor, observation)),
-      adjust: (key, tokens) => withLimiter(key, (limiterFor) => RateLimiter.adjust(limiterFor, tokens))
+      observe,
+      adjust
     } satisfies Resilience.Service
   })
+
+/** What the breaker makes of a 429 under learned admission: not a failure (a permanent verdict is not counted). */
+const notAFailure: Classify.Verdict = Classify.permanent("Unknown")
+
+/** A configured limiter's refusal on its way out of the retry loop: permanent, so that it ends the call. */
+class EscapedRefusal implements Classify.Classifiable {
+  readonly [Classify.rejectedLocally] = true
+  constructor(readonly error: RateLimiter.RateLimitedLocallyError) {}
+  get _tag(): string {
+    return this.error._tag
+  }
+  [Classify.symbol](): Classify.Verdict {
+    return Classify.permanent("Unknown")
+  }
+}
+
+const escapeRefusal = <E>(error: E): E =>
+  (RateLimiter.isRateLimitedLocallyError(error)
+    ? new EscapedRefusal(error)
+    : error) as E
+
+const unescapeRefusal = <E>(error: E): E => (error instanceof EscapedRefusal ? error.error : error) as E
 
 /** Implements `Resilience.makeFromConfig`, documented there. */
 export const makeFromConfig = (

@@ -167,6 +167,7 @@ export const Config = Schema.Struct({
     maxQueue: Schema.optional(WholeNumber(0))
   })),
   rateLimiter: orOff(section("false or an object of rate limiter options", {
+    learn: Schema.optional(checked(Schema.Boolean, (u) => check.oneOf(u, [true, false]))),
     requestsPerMinute: Schema.optional(Positive),
     tokensPerMinute: Schema.optional(Positive),
     burst: Schema.optional(section("an object such as { requests: 10, tokens: 20000 }", {
@@ -232,20 +233,20 @@ const isPlainObject = (u: unknown): u is Record<string, unknown> => {
 // whatever else is wrong in the same section (a schema refinement runs only once its fields are all valid).
 
 /**
- * A limiter section must name a limit. Checked on the section as given, not as merged with the defaults: while
- * the default limiter is off, `rateLimiter: {}` would otherwise pass the schema and fail at the first call.
- *
- * This is the one rule to adapt when learned admission lands (rates learned from the provider's headers, on
- * unless `learn: false`): `rateLimiter: {}` then means "learned, no ceiling", and only a section that turns
- * learning off without naming a rate is to be refused. A section saying `learn: true` is never refused here.
+ * A limiter section that turns learning off must name a limit, or it would limit nothing (`rateLimiter: false`
+ * says that). Any other section is valid without one: `rateLimiter: {}` is the default, learned admission with
+ * no ceiling. Checked on the section as given, not as merged with the defaults.
  */
 const rateLimiterNeedsALimit = (issues: check.Issues, given: unknown): void => {
   const section = check.isRecord(given) ? given.rateLimiter : undefined
   if (
-    check.isRecord(section) && section.learn !== true &&
+    check.isRecord(section) && section.learn === false &&
     section.requestsPerMinute === undefined && section.tokensPerMinute === undefined
   ) {
-    issues.add("rateLimiter.requestsPerMinute", "give requestsPerMinute, tokensPerMinute or both")
+    issues.add(
+      "rateLimiter.requestsPerMinute",
+      "give requestsPerMinute, tokensPerMinute or both with learn: false (or turn the limiter off with rateLimiter: false)"
+    )
   }
 }
 

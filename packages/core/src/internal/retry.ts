@@ -50,10 +50,10 @@ const optionNames = {
   classify: true,
   retryAfterCeiling: true,
   maxElapsed: true,
+  onOpenCircuit: true,
   budget: true,
   key: true,
-  tracing: true,
-  onOpenCircuit: true
+  tracing: true
 } as const satisfies Record<keyof Retry.Options<unknown>, true>
 
 /** Implements `Retry.validate`, documented there. */

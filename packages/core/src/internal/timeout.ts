@@ -242,6 +242,16 @@ export const make = (options: Timeout.Options): Effect.Effect<Timeout.Timeout, I
     )
   )
 
+/**
+ * A timeout made in one step, for a pipeline that makes one per key at the key's first call (no effect, so that
+ * concurrent first calls of a key cannot each make one); the pipeline closes it with `close`.
+ */
+export const unsafeMake = (after: Duration.Duration, key: string): Timeout.Timeout =>
+  new TimeoutImpl(after, key, "shared")
+
+/** Closes a timeout made by `unsafeMake`: its sweepers stop. */
+export const close = (self: Timeout.Timeout): Effect.Effect<void> => (self as TimeoutImpl).close
+
 /** Implements `Timeout.inFlight`, documented there. */
 export const inFlight = (self: Timeout.Timeout): Effect.Effect<number> =>
   Effect.sync(() => (self as TimeoutImpl).inFlight)

@@ -355,6 +355,8 @@ export const parseEffect = (headers: Headers.Headers): Effect.Effect<RateLimitHe
 /** Implements `RateLimitHeaders.toObservation`, documented there. */
 export const toObservation = (info: RateLimitHeaders.Info): RateLimiter.Observation => {
   const observation: {
+    limitRequests?: number
+    limitTokens?: number
     remainingRequests?: number
     remainingTokens?: number
     resetRequests?: Duration.Duration
@@ -362,12 +364,14 @@ export const toObservation = (info: RateLimitHeaders.Info): RateLimiter.Observat
     retryAfter?: Duration.Duration
   } = {}
   if (Option.isSome(info.requests)) {
-    const { remaining, reset } = info.requests.value
+    const { limit, remaining, reset } = info.requests.value
+    if (Option.isSome(limit)) observation.limitRequests = limit.value
     if (Option.isSome(remaining)) observation.remainingRequests = remaining.value
     if (Option.isSome(reset)) observation.resetRequests = reset.value
   }
   if (Option.isSome(info.tokens)) {
-    const { remaining, reset } = info.tokens.value
+    const { limit, remaining, reset } = info.tokens.value
+    if (Option.isSome(limit)) observation.limitTokens = limit.value
     if (Option.isSome(remaining)) observation.remainingTokens = remaining.value
     if (Option.isSome(reset)) observation.resetTokens = reset.value
   }

@@ -116,6 +116,7 @@ export const wrap = (
 ): HttpClient.HttpClient => {
   const keyOf = options?.key ?? hostKey
   const classifyResponse = options?.classifyResponse
+  // Admission on (learned, configured or both): every response's headers, success or failure, feed it.
   const limited = resilience.config.rateLimiter !== false && resilience.config.rateLimiter !== undefined
   const observe = (key: string, info: RateLimitHeaders.Info) =>
     resilience.observe(key, RateLimitHeaders.toObservation(info))
@@ -152,7 +153,7 @@ export const wrap = (
               )
             last = new FailedStatus(request, response, bytes, verdict)
             const failed = Effect.fail(last)
-            return limited && response.status === 429 ? Effect.zipRight(observe(key, info), failed) : failed
+            return limited ? Effect.zipRight(observe(key, info), failed) : failed
           }
         )
 
