@@ -224,8 +224,9 @@ export const layerConfig = (
  * Everything the policies keep per provider, on one Redis: the `StateStore`
  * (breakers, retry budgets) and `@effect/experimental`'s `RateLimiterStore`
  * (rate limits, keys under `${prefix}ratelimiter:`). The rate-limiter store
- * makes a connection of its own: given a `client`, it connects to that client's server and database, as its user
- * (host, port, db, username, password, TLS, sentinels, taken from
+ * makes a connection of its own: given a `client`, it connects to that
+ * client's server and database, as its user (host, port, db, username,
+ * password, TLS, sentinels, taken from
  * `client.options`; `redisOptions` applied last); otherwise to `url` or
  * `host`/`port`. Provide it under
  * `Resilience.layer` (or any policy) and every process shares one view of

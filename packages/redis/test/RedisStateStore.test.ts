@@ -101,6 +101,9 @@ const capturePrinted = Effect.acquireRelease(
   ({ spies }) => Effect.sync(() => spies.forEach((spy) => spy.mockRestore()))
 ).pipe(Effect.map(({ printed }) => printed))
 
+/** How many scripts a server has run by SHA, from its `INFO commandstats`. */
+const parseEvalshaCalls = (info: string): number => Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? "0")
+
 /** Lets real I/O run (a reply crossing the socket) before the next check. */
 const ioTurn = Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
 
@@ -152,7 +155,7 @@ describe.skipIf(!available)("RedisStateStore", () => {
   const evalshaCalls = (admin: Redis) =>
     Effect.map(
       Effect.promise(() => admin.info("commandstats")),
-      (info) => Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? "0")
+      parseEvalshaCalls
     )
   /** Runs `effect` and gives the wall-clock window it ran in: an expiry Redis set meanwhile is stamped within it. */
   const during = <A>(effect: Effect.Effect<A>) =>
@@ -167,6 +170,22 @@ describe.skipIf(!available)("RedisStateStore", () => {
       const at = Number(reply.slice(1))
       expect(at, key).toBeGreaterThanOrEqual(window.from + ttl)
       expect(at, key).toBeLessThanOrEqual(window.to + ttl)
+    })
+  /**
+   * Blocks the event loop (a long synchronous task, a GC pause) for 50 ms, longer than the default operation
+   * timeout, and then until Redis has run `scripts` scripts in all, so that their replies wait in the socket
+   * when the loop resumes, however busy the machine (Redis writes a batch's replies before it answers the
+   * next command, here the synchronous `INFO`).
+   */
+  const stall = (scripts: number) =>
+    Effect.sync(() => {
+      const until = performance.now() + 50
+      while (performance.now() < until) {
+        // busy: nothing else runs
+      }
+      while (parseEvalshaCalls(server.commandSync("INFO", "commandstats")) < scripts) {
+        // still busy
+      }
     })
   const healthy = (events: Queue.Dequeue<ResilienceEvent.ResilienceEvent>) =>
     Effect.map(Queue.takeAll(events), (all) => expect(Array.from(all, (e) => e._tag)).toEqual([]))
@@ -459,6 +478,7 @@ describe.skipIf(!available)("RedisStateStore", () => {
       const events = yield* ResilienceEvent.subscribe
       // The default 10 ms timeout, which a stall of the event loop outlasts.
       const store = yield* RedisStateStore.make({ url: server.url, prefix: p })
+      const scriptsRun = yield* evalshaCalls(yield* adminClient)
       const settings = { ...consecutive, trip: { _tag: "Consecutive", threshold: 5 } } as const
       const inFlight = yield* Effect.forEach(
         ["a", "b", "c", "d"],
@@ -472,12 +492,7 @@ describe.skipIf(!available)("RedisStateStore", () => {
       }
       // The loop is blocked for longer than the operation timeout (a long synchronous task, a GC pause):
       // the replies arrive in the socket meanwhile, and the timers expire before they are read.
-      yield* Effect.sync(() => {
-        const until = performance.now() + 50
-        while (performance.now() < until) {
-          // busy: nothing else runs
-        }
-      })
+      yield* stall(scriptsRun + 4)
       yield* Effect.forEach(inFlight, Fiber.join)
       expect(Array.from(yield* Queue.takeAll(events), (e) => e._tag)).toEqual([])
       // Still on Redis: what was recorded is there, and the next operation reads it.
@@ -493,6 +508,7 @@ describe.skipIf(!available)("RedisStateStore", () => {
         Layer.build(RedisStateStore.layerRateLimiterStore({ url: server.url, prefix: prefix() })),
         (context) => Effect.succeed(Context.get(context, ExperimentalRateLimiter.RateLimiterStore))
       )
+      const scriptsRun = yield* evalshaCalls(yield* adminClient)
       const inFlight = yield* Effect.forEach(["a", "b", "c", "d"], (key) =>
         Effect.fork(Effect.either(
           store.tokenBucket({ key, tokens: 1, limit: 10, refillRate: Duration.seconds(1), allowOverflow: false })
@@ -502,12 +518,7 @@ describe.skipIf(!available)("RedisStateStore", () => {
         if (statuses.every((status) => status._tag === "Suspended")) break
         yield* Effect.yieldNow()
       }
-      yield* Effect.sync(() => {
-        const until = performance.now() + 50
-        while (performance.now() < until) {
-          // busy: nothing else runs
-        }
-      })
+      yield* stall(scriptsRun + 4)
       // Every bucket answered from Redis (a failed operation would make core's limiter use a local bucket).
       expect(yield* Effect.forEach(inFlight, Fiber.join)).toEqual([9, 9, 9, 9].map(Either.right))
       expect(Array.from(yield* Queue.takeAll(events), (e) => e._tag)).toEqual([])

@@ -21,6 +21,9 @@ export const binary: string | undefined = (() => {
   return undefined
 })()
 
+/** `redis-cli`, installed with the server (Debian's redis-server depends on redis-tools). */
+const cli = binary === undefined ? "redis-cli" : path.join(path.dirname(binary), "redis-cli")
+
 /** The one line printed when the tests are skipped. */
 export const skipNotice =
   "redis-server not found: skipping @effect-resilience/redis tests (install it with `apt-get install redis-server`)"
@@ -68,6 +71,11 @@ export interface RedisServer {
   readonly thaw: () => void
   /** Sends one inline command (e.g. `SET k v`) and gives the first line of the answer. */
   readonly command: (line: string) => Promise<string>
+  /**
+   * Runs one command with `redis-cli` and gives its whole answer, blocking the event loop meanwhile: for a
+   * test that stalls the loop on purpose and must know what the server has done during the stall.
+   */
+  readonly commandSync: (...args: ReadonlyArray<string>) => string
 }
 
 /** Starts a server on a free port and waits until it answers PING. */
@@ -117,7 +125,12 @@ export const startServer = async (): Promise<RedisServer> => {
     stop,
     freeze: () => child?.kill("SIGSTOP"),
     thaw: () => child?.kill("SIGCONT"),
-    command: (line) => command(port, line)
+    command: (line) => command(port, line),
+    commandSync: (...args) => {
+      const result = spawnSync(cli, ["-h", "127.0.0.1", "-p", String(port), ...args], { encoding: "utf8" })
+      if (result.status !== 0) throw new Error(`redis-cli ${args.join(" ")} failed: ${result.stderr}`)
+      return result.stdout
+    }
   }
 }
 

@@ -1,3 +1,9 @@
+/**
+ * `@effect/experimental`'s `RateLimiterStore` on a Redis connection this
+ * package owns, so that it can listen to the connection (ioredis prints the
+ * errors of a client nobody listens to), bound each operation as the state
+ * store does, and report an outage in the event stream.
+ */
 import { ResilienceEvent } from "@effect-resilience/core"
 import * as ExperimentalRateLimiter from "@effect/experimental/RateLimiter"
 import * as Duration from "effect/Duration"

@@ -153,6 +153,11 @@ export const call = <A>(
       },
       (error: unknown) => settle(Effect.fail(new StoreFailure(describe(error), isCommandTimeout(error))))
     )
+    // An interrupted caller leaves no timer behind (the command itself cannot be taken back).
+    return Effect.sync(() => {
+      settled = true
+      clearTimeout(timer)
+    })
   })
 
 /**
