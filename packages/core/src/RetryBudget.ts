@@ -40,8 +40,8 @@
  *
  * - which to pick: a token bucket (10 tokens, 0.1 per success) lets through
  *   about one retry per 10 successes, so a steady 20 % error rate loses about
- *   18 % of requests (the simulator's scenario 3: 80 % success); a ratio budget
- *   of 30 % absorbs it (0.25 retries per request at 20 % errors, 99.8 %
+ *   18 % of requests (the simulator's scenario 3: 79–80 % success); a ratio
+ *   budget of 30 % absorbs it (0.25 retries per request at 20 % errors, 99.9 %
  *   success). During a full outage a ratio budget alone still lets `ratio` of
  *   the requests retry (1.24 calls per request in scenario 1, without a
  *   breaker): the circuit breaker is what stops sending (0.47 with it);
