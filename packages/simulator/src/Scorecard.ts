@@ -20,7 +20,8 @@
  * - Giving up early is not completing: a completion target counts only for
  *   a row that reached the scenario's `success` target (every request when
  *   the scenario has none), and "the best per-request policy" is the
- *   per-request row that completed first among those that did.
+ *   per-request row that completed first among those that did (the most
+ *   successful one when none did).
  *
  * @since 0.1.0
  */
@@ -35,7 +36,7 @@ import type * as Simulator from "./Simulator.js"
  * - `callsPerRequest`: provider calls per request at most `atMost`;
  * - `rateLimitedPerSuccess`: 429s per succeeded request below `below`;
  * - `completionVsIdeal`: completion at most `factor` × the ideal (see `Simulator.Metrics.ideal`);
- * - `completionVsBestPerRequest`: at most `factor` × the earliest completion of a per-request row;
+ * - `completionVsBestPerRequest`: at most `factor` × the completion of the best per-request row (see Gotchas);
  * - `recovery`: the first success of the provider that was down at most `atMost` milliseconds after its outage;
  * - `callsPerBreak`: at most `atMost` calls to the down provider per opening of its breaker.
  *

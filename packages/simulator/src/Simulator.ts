@@ -549,7 +549,7 @@ export type OnRun = (run: {
  * ```ts
  * import { Simulator } from "@effect-resilience/simulator"
  *
- * Simulator.label({ name: "(2') no headers", provider: {}, requests: 1 }) // "2'"
+ * Simulator.label({ name: "(2') no headers" }) // "2'"
  * ```
  */
 export const label = (scenario: Pick<Scenario, "name" | "id">): string =>

@@ -9,8 +9,8 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Cli from "./internal/cli.js"
 import { Simulator } from "./index.js"
+import * as Cli from "./internal/cli.js"
 
 const command = Cli.parse(process.argv.slice(2))
 if (command._tag === "Help") {

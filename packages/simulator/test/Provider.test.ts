@@ -71,29 +71,31 @@ describe("Provider", () => {
 
   it("keeps remaining + reset × rate equal to the bucket's size, as RateLimitHeaders reads them", () => {
     const model = Provider.make({ requestsPerMinute: 600, tokensPerMinute: 200_000 }, Random.make(1))
-    Effect.runSync(Effect.gen(function*() {
-      let now = 0
-      for (let i = 0; i < 500; i++) {
-        now += yield* Random.nextIntBetween(0, 300)
-        const cost = yield* Random.nextIntBetween(500, 5_000)
-        const response = yield* model.respond(now, cost)
-        const info = RateLimitHeaders.parse(response.headers, now)
-        const observation = RateLimitHeaders.toObservation(info)
-        for (
-          const [remaining, reset, perMinute, capacity] of [
-            [observation.remainingRequests, observation.resetRequests, 600, 10],
-            [observation.remainingTokens, observation.resetTokens, 200_000, 200_000]
-          ] as const
-        ) {
-          assert.isDefined(remaining)
-          const refill = Duration.toMillis(Duration.decode(reset!)) * perMinute / 60_000
-          // Whole units remaining (rounded down: less than one lost) and a reset rounded up to the millisecond.
-          assert.isAbove(remaining! + refill, capacity - 1)
-          assert.isAtMost(remaining! + refill, capacity + perMinute / 60_000 + 1e-9)
+    Effect.runSync(
+      Effect.gen(function*() {
+        let now = 0
+        for (let i = 0; i < 500; i++) {
+          now += yield* Random.nextIntBetween(0, 300)
+          const cost = yield* Random.nextIntBetween(500, 5_000)
+          const response = yield* model.respond(now, cost)
+          const info = RateLimitHeaders.parse(response.headers, now)
+          const observation = RateLimitHeaders.toObservation(info)
+          for (
+            const [remaining, reset, perMinute, capacity] of [
+              [observation.remainingRequests, observation.resetRequests, 600, 10],
+              [observation.remainingTokens, observation.resetTokens, 200_000, 200_000]
+            ] as const
+          ) {
+            assert.isDefined(remaining)
+            const refill = Duration.toMillis(Duration.decode(reset!)) * perMinute / 60_000
+            // Whole units remaining (rounded down: less than one lost) and a reset rounded up to the millisecond.
+            assert.isAbove(remaining! + refill, capacity - 1)
+            assert.isAtMost(remaining! + refill, capacity + perMinute / 60_000 + 1e-9)
+          }
+          if (response.status === 429) assert.isTrue(Option.isSome(info.retryAfter))
         }
-        if (response.status === 429) assert.isTrue(Option.isSome(info.retryAfter))
-      }
-    }).pipe(Effect.withRandom(Random.make(7))))
+      }).pipe(Effect.withRandom(Random.make(7)))
+    )
   })
 
   it("without rate-limit headers answers a 429 with its Retry-After only", () => {

@@ -234,6 +234,62 @@ describe("Simulator", () => {
     assert.strictEqual(Duration.toMillis(metrics.recovery!), 0)
   })
 
+  it("fails over while the primary is down, probes it once per break, and returns to it when a probe succeeds", () => {
+    // Arrivals every 100 ms; the primary is down from 2 s to 6 s; each call takes 100 ms.
+    const scenario: Simulator.Scenario = {
+      name: "(6) failover",
+      provider: { outages: [{ start: 2_000, end: 6_000 }], latency: 100 },
+      failover: { latency: 100 },
+      requests: 100,
+      arrivalsPerSecond: 10
+    }
+    const breaker: Simulator.Policy = {
+      name: "breaker",
+      shared: true,
+      config: {
+        retry: false,
+        budget: false,
+        bulkhead: false,
+        circuitBreaker: {
+          trip: { kind: "consecutive", threshold: 3 },
+          breakDuration: { base: 1_000, factor: 1, max: 1_000, jitter: "none" }
+        }
+      }
+    }
+    const metrics = Simulator.run(scenario, breaker)
+    const primary = metrics.trace.calls.filter((call) => call.provider === "primary" && call.at >= 2_000)
+    // The failures of the calls sent at 2.0, 2.1 and 2.2 s open the breaker at 2.3 s, after the request of 2.3 s
+    // was sent (4 calls trip it). Then one probe per 1 s break (3.3, 4.4, 5.5 s: each failed probe opens a new
+    // break 100 ms later), until the probe of 6.6 s succeeds: back on the primary 600 ms after it recovered.
+    assert.deepStrictEqual(primary.slice(0, 8).map((call) => [call.at, call.outcome]), [
+      [2_000, "error"],
+      [2_100, "error"],
+      [2_200, "error"],
+      [2_300, "error"],
+      [3_300, "error"],
+      [4_400, "error"],
+      [5_500, "error"],
+      [6_600, "success"]
+    ])
+    assert.strictEqual(metrics.successRate, 1)
+    assert.strictEqual(metrics.outageCalls, 7)
+    assert.strictEqual(metrics.breaks, 4)
+    assert.strictEqual(metrics.callsPerBreak, 1)
+    assert.strictEqual(Duration.toMillis(metrics.recovery!), 600)
+    // Every request from 2.0 s to 6.5 s, and that of 6.7 s (sent while the probe of 6.6 s was in flight).
+    assert.strictEqual(metrics.failedOver, 47)
+    assert.strictEqual(metrics.trace.calls.filter((call) => call.provider === "secondary").at(-1)?.at, 6_700)
+    // Without a breaker, every request in the outage calls the primary first.
+    const none = Simulator.run(scenario, Simulator.policies[0]!)
+    assert.strictEqual(none.successRate, 1)
+    assert.strictEqual(none.outageCalls, 40)
+    assert.strictEqual(none.breaks, 0)
+    assert.isUndefined(none.callsPerBreak)
+    assert.strictEqual(Duration.toMillis(none.recovery!), 0)
+    assert.strictEqual(none.failedOver, 40)
+    assert.include(Simulator.table([metrics, none]), "| served by the secondary |")
+  })
+
   it("the OpenAI-SDK-like policy waits 0.5 s · 2ⁿ × random [0.75, 1] through proportional jitter", () => {
     const policy = Simulator.policies.find((policy) => policy.name === "openai-sdk-like")!
     const config = Effect.runSync(Resilience.validate(policy.config))

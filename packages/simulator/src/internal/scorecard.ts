@@ -5,7 +5,8 @@ import { markdown as table } from "./table.js"
 
 const percent = (share: number): string => `${(share * 100).toFixed(1)} %`
 const seconds = (millis: number): string => `${(millis / 1000).toFixed(1)} s`
-const millisOf = (d: Duration.Duration | undefined): number | undefined => d === undefined ? undefined : Duration.toMillis(d)
+const millisOf = (d: Duration.Duration | undefined): number | undefined =>
+  d === undefined ? undefined : Duration.toMillis(d)
 
 /** A row's number for a target: a value to compare and its text; `undefined` when the row has none. */
 interface Reading {
@@ -51,7 +52,9 @@ const rule = (
         read: (row) => reading(row.successRate, percent, "–"),
         threshold: other?.successRate,
         atMost: false,
-        description: `success ≥ the ${target.policy} row's (${other === undefined ? "no such row" : percent(other.successRate)})`
+        description: `success ≥ the ${target.policy} row's (${
+          other === undefined ? "no such row" : percent(other.successRate)
+        })`
       }
     }
     case "callsPerRequest":
@@ -82,11 +85,15 @@ const rule = (
       }
     }
     case "completionVsBestPerRequest": {
-      // The per-request rows that served enough requests, or every per-request row when none did.
+      // The fastest of the per-request rows that served enough requests; when none did, the most successful.
       const perRequest = rows.filter((row) => row.pipeline === "per request")
       const served = perRequest.filter((row) => row.successRate >= floor)
+      const better = (row: Simulator.Metrics, best: Simulator.Metrics): boolean =>
+        served.length === 0 && row.successRate !== best.successRate
+          ? row.successRate > best.successRate
+          : Duration.lessThan(row.completion, best.completion)
       const best = (served.length > 0 ? served : perRequest).reduce<Simulator.Metrics | undefined>(
-        (best, row) => best === undefined || Duration.lessThan(row.completion, best.completion) ? row : best,
+        (best, row) => best === undefined || better(row, best) ? row : best,
         undefined
       )
       const bestMillis = millisOf(best?.completion)
@@ -97,9 +104,9 @@ const rule = (
         atMost: true,
         description: best === undefined || bestMillis === undefined || threshold === undefined
           ? `completion ≤ ${target.factor} × the best per-request policy's (no per-request row)`
-          : `completion ≤ ${target.factor} × the best per-request policy's (${best.policy}, ${
-            seconds(bestMillis)
-          }) = ${seconds(threshold)}`
+          : `completion ≤ ${target.factor} × the best per-request policy's (${best.policy}, ${seconds(bestMillis)}) = ${
+            seconds(threshold)
+          }`
       }
     }
     case "recovery": {

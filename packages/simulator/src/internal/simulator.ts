@@ -300,8 +300,8 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
   const within = (at: number) => windows.find((o) => at >= o.start && at < o.end)
   const openings = downIndex === -1
     ? []
-    : opened.filter((o) => o.key.split("#")[0] === keys[downIndex] && within(o.at) !== undefined).map((o) => o.at).sort((a, b) =>
-      a - b
+    : opened.filter((o) => o.key.split("#")[0] === keys[downIndex] && within(o.at) !== undefined).map((o) => o.at).sort(
+      (a, b) => a - b
     )
   let callsPerBreak: number | undefined
   openings.forEach((from, j) => {
@@ -369,8 +369,12 @@ export const table = (rows: ReadonlyArray<Simulator.Metrics>): string => {
     ["calls/request", (m) => m.amplification.toFixed(3)],
     ["wasted calls", (m) => String(m.wastedCalls)],
     ...(isLimited
-      ? [["429s/success", (m: Simulator.Metrics) =>
-        Number.isNaN(m.rateLimitedPerSuccess) ? "–" : m.rateLimitedPerSuccess.toFixed(3)] as const]
+      ? [
+        [
+          "429s/success",
+          (m: Simulator.Metrics) => Number.isNaN(m.rateLimitedPerSuccess) ? "–" : m.rateLimitedPerSuccess.toFixed(3)
+        ] as const
+      ]
       : []),
     ["p50", (m) => seconds(m.p50)],
     ["p95", (m) => seconds(m.p95)],
