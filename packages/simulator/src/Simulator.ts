@@ -285,6 +285,11 @@ export interface Metrics {
    * end): the probes per break; `undefined` when it never opened.
    */
   readonly callsPerBreak: number | undefined
+  /**
+   * Calls sent to the down provider before its breaker first opened (what tripping it cost); `undefined` when
+   * it never opened.
+   */
+  readonly callsBeforeBreak: number | undefined
   /** From the end of the last outage to the first success of the provider that was down. */
   readonly recovery: Duration.Duration | undefined
   /** Requests served by the second provider; `undefined` without failover. */
@@ -701,11 +706,22 @@ export const report = (
             `A perfect client (each request sent at the first instant the provider's buckets admit it) ` +
             `completes in ${(internal.millis(ideal) / 1000).toFixed(1)} s.`
           ]),
-        "Latency runs from a request's arrival to its success or final failure; recovery from the end of the " +
-        "outage to the first success of the provider that was down; early retries are calls sent before the " +
-        "server's Retry-After elapsed. \"library defaults\" is one pipeline built from `{}` shared by every " +
-        "request (`Resilience.layer()`); the oracle is told the provider's limits (an upper bound, not a " +
-        "configuration users can be expected to know)."
+        "Latency runs from a request's arrival to its success or final failure.",
+        ...(rows.some((row) => row.outageCalls !== undefined)
+          ? [
+            "Breaks count the openings of the down provider's breaker during its outage, and the most calls in " +
+            "a break are the calls it was sent from one opening to the next (its probes); recovery runs from the " +
+            "end of the outage to the first success of the provider that was down."
+          ]
+          : []),
+        ...(rows.some((row) => row.earlyRetries !== undefined)
+          ? ["Early retries are calls sent before the server's Retry-After elapsed."]
+          : []),
+        "\"library defaults\" is one pipeline built from `{}` shared by every request (`Resilience.layer()`)" +
+        (rows.some((row) => row.policy.startsWith("oracle"))
+          ? "; the oracle is told the provider's limits (an upper bound, not a configuration users can be " +
+            "expected to know)."
+          : ".")
       ].join(" "),
       checks.length === 0 ? "" : Scorecard.checksMarkdown(checks)
     ),

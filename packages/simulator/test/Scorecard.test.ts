@@ -23,6 +23,7 @@ const row = (policy: string, fields: Partial<Simulator.Metrics> = {}): Simulator
   outageCalls: undefined,
   breaks: undefined,
   callsPerBreak: undefined,
+  callsBeforeBreak: undefined,
   recovery: undefined,
   failedOver: undefined,
   earlyRetries: undefined,
@@ -104,7 +105,13 @@ describe("Scorecard", () => {
     const rows = [
       row("library defaults", { ...outage, recovery: undefined, successRate: 0, rateLimitedPerSuccess: NaN }),
       row("no retry", { ...outage, recovery: Duration.millis(0) }),
-      row("breaker", { outageCalls: 30, breaks: 4, callsPerBreak: 1, recovery: Duration.millis(2_100) })
+      row("breaker", {
+        outageCalls: 30,
+        breaks: 4,
+        callsPerBreak: 1,
+        callsBeforeBreak: 26,
+        recovery: Duration.millis(2_100)
+      })
     ]
     const checks = Scorecard.evaluate(rows, [
       { kind: "recovery", atMost: 2_000 },
@@ -121,7 +128,7 @@ describe("Scorecard", () => {
       ["≤ 1 call to the provider per break while it is down", false, [
         "library defaults: no break (120 calls)",
         "no retry: no break (120 calls)",
-        "breaker: 1 (4 breaks)"
+        "breaker: 1 (4 breaks; 26 before the first)"
       ]],
       ["< 0.1 429s per success", false, ["library defaults: no success", "no retry: 0.000", "breaker: 0.000"]],
       ["success ≥ the missing row's (no such row)", false, [

@@ -275,6 +275,7 @@ describe("Simulator", () => {
     assert.strictEqual(metrics.outageCalls, 7)
     assert.strictEqual(metrics.breaks, 4)
     assert.strictEqual(metrics.callsPerBreak, 1)
+    assert.strictEqual(metrics.callsBeforeBreak, 4)
     assert.strictEqual(Duration.toMillis(metrics.recovery!), 600)
     // Every request from 2.0 s to 6.5 s, and that of 6.7 s (sent while the probe of 6.6 s was in flight).
     assert.strictEqual(metrics.failedOver, 47)
@@ -285,6 +286,7 @@ describe("Simulator", () => {
     assert.strictEqual(none.outageCalls, 40)
     assert.strictEqual(none.breaks, 0)
     assert.isUndefined(none.callsPerBreak)
+    assert.isUndefined(none.callsBeforeBreak)
     assert.strictEqual(Duration.toMillis(none.recovery!), 0)
     assert.strictEqual(none.failedOver, 40)
     assert.include(Simulator.table([metrics, none]), "| served by the secondary |")

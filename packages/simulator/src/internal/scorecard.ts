@@ -128,7 +128,9 @@ const rule = (
             ? { value: undefined, text: row.breaks === undefined ? "–" : `no break (${row.outageCalls ?? 0} calls)` }
             : {
               value: row.callsPerBreak,
-              text: `${row.callsPerBreak} (${row.breaks} ${row.breaks === 1 ? "break" : "breaks"})`
+              text: `${row.callsPerBreak} (${row.breaks} ${row.breaks === 1 ? "break" : "breaks"}; ${
+                row.callsBeforeBreak ?? 0
+              } before the first)`
             },
         threshold: target.atMost,
         atMost: true,

@@ -311,6 +311,9 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
     const calls = counters[downIndex]!.down.filter((at) => at > from && at < until).length
     callsPerBreak = Math.max(callsPerBreak ?? 0, calls)
   })
+  const callsBeforeBreak = openings.length === 0
+    ? undefined
+    : counters[downIndex]!.down.filter((at) => at <= openings[0]!).length
   const total = (f: (c: Counters) => number) => counters.reduce((sum, c) => sum + f(c), 0)
   const calls = total((c) => c.calls)
   const rateLimited = total((c) => c.rateLimited)
@@ -336,6 +339,7 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
     outageCalls: downIndex === -1 ? undefined : total((c) => c.down.length),
     breaks: downIndex === -1 ? undefined : openings.length,
     callsPerBreak,
+    callsBeforeBreak,
     recovery: downIndex === -1 || firstAfter === undefined
       ? undefined
       : Duration.millis(firstAfter - lastOutageEnd[downIndex]!),
@@ -407,7 +411,7 @@ export const timelineChart = (rows: ReadonlyArray<Simulator.Metrics>): string =>
       Duration.toMillis(m.completion),
       m.trace.calls.at(-1)?.at ?? 0,
       m.trace.rejections.at(-1) ?? 0
-    ) + 1
+    )
     const buckets = Charts.buckets(end)
     const times = (outcome: Simulator.CallRecord["outcome"], provider?: string) =>
       m.trace.calls.filter((call) => call.outcome === outcome && call.provider === provider).map((call) => call.at)
@@ -438,6 +442,7 @@ export const timelineChart = (rows: ReadonlyArray<Simulator.Metrics>): string =>
     step: true,
     independentY: true,
     independentX: true,
+    dashed: true,
     panels
   })
 }
