@@ -923,6 +923,12 @@ export const readme = (reports: ReadonlyArray<Report>): string =>
     "Scenario (2') is the same provider without rate-limit headers (Retry-After only), as a plain provider " +
     "called through core.",
     "",
+    "Each scenario's page has its table, its targets and two charts: provider calls and local rejections over " +
+    "time, one panel per policy, each panel with its own time scale and bucket width (so that a retry storm " +
+    "over in 2 s shows its waves beside a run paced over 200 s); and the share of all requests that had " +
+    "succeeded by time t after their arrival (a failed request never counts, so a policy that fails fast does " +
+    "not look fast), one line style per policy.",
+    "",
     "## Scorecard",
     "",
     "Each target of issue 11 for the zero-config row, computed from the run's own numbers; every other row's " +

@@ -144,9 +144,10 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
           Effect.sleep(Duration.millis(provider.latency)),
           Effect.suspend(() => {
             const arrived = now + provider.latency
-            // As `ResilientHttpClient`: a pipeline without a rate limiter has nothing to learn, and is not fed.
+            // A pipeline whose rate limiter is turned off has nothing to learn, and is not fed (as
+            // `ResilientHttpClient` does not).
             const observe = pipeline !== undefined && models[i]!.rateLimitHeaders !== false &&
-                pipeline.config.rateLimiter !== false && pipeline.config.rateLimiter !== undefined
+                pipeline.config.rateLimiter !== false
               ? pipeline.observe(
                 key,
                 RateLimitHeaders.toObservation(RateLimitHeaders.parse(response.headers, arrived))
