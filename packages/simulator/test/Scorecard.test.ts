@@ -168,6 +168,7 @@ describe("Scorecard", () => {
         "The zero-config row (library defaults) meets 1 of 2 targets."
       ].join("\n")
     )
+    assert.strictEqual(Scorecard.markdown([{ scenario: "(4) no targets", checks: [] }]), "No scenario run has targets.")
     assert.strictEqual(
       Scorecard.checksMarkdown(checks),
       [

@@ -177,6 +177,7 @@ export const markdown = (
   sections: ReadonlyArray<{ readonly scenario: string; readonly checks: ReadonlyArray<Scorecard.Check> }>
 ): string => {
   const withChecks = sections.filter((section) => section.checks.length > 0)
+  if (withChecks.length === 0) return "No scenario run has targets."
   const subject = withChecks[0]?.checks[0]?.subject ?? "library defaults"
   const others: Array<string> = []
   for (const section of withChecks) {
