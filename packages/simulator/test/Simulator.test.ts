@@ -48,6 +48,9 @@ describe("Simulator", () => {
       assert.strictEqual(first.markdown, second.markdown)
       assert.deepStrictEqual(first.charts, second.charts)
       assert.deepStrictEqual(first.checks, second.checks)
+      // The page lists the scenario's targets with the zero-config row's verdicts.
+      assert.strictEqual(first.checks.length, scenario.targets!.length)
+      assert.include(first.markdown, "| target | library defaults (zero config) |")
     })
   }
 
