@@ -26,6 +26,16 @@
  * - Each request's token cost is drawn up front from the scenario's seed, and
  *   each provider draws its random 503s from a stream of its own: every policy
  *   meets the same requests and the same sequence of faults, call by call.
+ * - A per-request policy runs every request under a key of its own
+ *   (`provider#17`) in one pipeline: every policy keeps its state per key, so
+ *   that is a fresh pipeline per request without validating the configuration
+ *   for each, as long as no more than 10,000 requests (the keys a pipeline
+ *   keeps) are in flight at once.
+ * - The modelled headers say what OpenAI's say: `x-ratelimit-limit-requests`
+ *   is the rate per minute (600) while the bucket holds one second's worth
+ *   (10), as OpenAI enforces a minute's limit over shorter windows; the bucket's
+ *   size is `remaining + reset × limit / 1 minute`. They describe the buckets
+ *   when the call was admitted and arrive with the answer, a latency later.
  *
  * @since 0.1.0
  */

@@ -119,11 +119,14 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
   const trace: Array<Simulator.CallRecord> = []
   let earlyRetries = 0
   const costs = tokenCosts(scenario)
-  const config = policy.config === "none"
-    ? undefined
-    : policy.oracle === true
-    ? toldTheLimits(policy.config, scenario.provider)
-    : policy.config
+  /** The configuration of provider `i`'s pipeline: the oracle is told that provider's own limits. */
+  const configFor = (i: number): Resilience.Config | undefined =>
+    policy.config === "none"
+      ? undefined
+      : policy.oracle === true
+      ? toldTheLimits(policy.config, models[i]!)
+      : policy.config
+  const config = configFor(0)
 
   /** One call to provider `i`, sent now: the modelled answer, read by the client as `ResilientHttpClient` does. */
   const call = (
@@ -203,7 +206,9 @@ export const run = (scenario: Simulator.Scenario, policy: Simulator.Policy): Sim
     // One pipeline per provider, as `FailoverLanguageModel` builds one per step. A per-request policy runs each
     // request under a key of its own (`provider#17`): every policy keeps its state per key, so that is a fresh
     // pipeline per request, without validating the configuration again for each (the cost of `make`).
-    const own = config === undefined ? undefined : yield* Effect.forEach(keys, () => Resilience.make(config))
+    const own = config === undefined
+      ? undefined
+      : yield* Effect.forEach(keys, (_, i) => Resilience.make(configFor(i)))
     const request = (index: number) =>
       Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis
