@@ -44,6 +44,12 @@ describe("Charts", () => {
       [0.4, 1]
     ])
     assert.deepStrictEqual(Charts.cdfSeries("none", [], { unit: "s", quantiles: 200 }).points, [])
+    // Shares of a total: 4 successes out of 8 requests reach one half, and the line goes on to the right edge.
+    assert.deepStrictEqual(Charts.cdfSeries("succeeded", sorted, { unit: "ms", quantiles: 2, total: 8 }), {
+      name: "succeeded",
+      points: [[100, 0], [200, 0.25], [400, 0.5]],
+      extend: true
+    })
   })
 
   it.effect("draws the same standard normals for the same seed, with mean near 0 and variance near 1", () =>

@@ -22,52 +22,81 @@ const balancedTags = (svg: string): Array<string> => {
   return seen
 }
 
+/** A shipped scenario scaled down for tests: fewer requests, outages and token capacity scaled to match. */
+const small = (scenario: Simulator.Scenario, requests = 20): Simulator.Scenario => {
+  const scale = requests / scenario.requests
+  const provider = (p: Simulator.Provider): Simulator.Provider => ({
+    ...p,
+    ...(p.outages === undefined
+      ? {}
+      : { outages: p.outages.map((o) => ({ start: o.start * scale * 2, end: o.end * scale * 2 })) }),
+    ...(p.tokensPerMinute === undefined ? {} : { tokensPerMinute: Math.round(p.tokensPerMinute * scale) })
+  })
+  return {
+    ...scenario,
+    requests,
+    provider: provider(scenario.provider),
+    ...(scenario.failover === undefined ? {} : { failover: provider(scenario.failover) })
+  }
+}
+
 describe("Simulator", () => {
-  it("gives byte-identical tables and charts for the same seed", () => {
-    const scenario: Simulator.Scenario = {
-      name: "random 503s",
-      provider: { errorRate: 0.2, requestsPerMinute: 600, latency: 50 },
-      requests: 100,
-      seed: 42
-    }
-    const first = Simulator.report(scenario, Simulator.policies)
-    const second = Simulator.report(scenario, Simulator.policies)
-    assert.strictEqual(first.markdown, second.markdown)
-    assert.deepStrictEqual(first.charts, second.charts)
+  for (const scenario of Simulator.scenarios) {
+    it(`gives byte-identical tables, charts and checks for the same seed: ${Simulator.label(scenario)}, scaled down`, () => {
+      const first = Simulator.report(small(scenario), Simulator.policies)
+      const second = Simulator.report(small(scenario), Simulator.policies)
+      assert.strictEqual(first.markdown, second.markdown)
+      assert.deepStrictEqual(first.charts, second.charts)
+      assert.deepStrictEqual(first.checks, second.checks)
+      // The page lists the scenario's targets with the zero-config row's verdicts.
+      assert.strictEqual(first.checks.length, scenario.targets!.length)
+      assert.include(first.markdown, "| target | library defaults (zero config) |")
+    })
+  }
+
+  it("draws different faults and token costs for a different seed, and the same contention runs for the same", () => {
     const errorsOnly: Simulator.Scenario = { name: "503s", provider: { errorRate: 0.2 }, requests: 100, seed: 42 }
     assert.notStrictEqual(
       Simulator.run({ ...errorsOnly, seed: 43 }, Simulator.policies[0]!).successRate,
       Simulator.run(errorsOnly, Simulator.policies[0]!).successRate,
       "a different seed draws different 503s"
     )
-    // Scenario (5), scaled down: seeded token costs and the provider's tokens per minute.
-    const tokens: Simulator.Scenario = { ...Simulator.scenarios.find((s) => s.id === "5-tokens")!, requests: 200 }
-    const tokensFirst = Simulator.report(tokens, Simulator.policies)
-    const tokensSecond = Simulator.report(tokens, Simulator.policies)
-    assert.strictEqual(tokensFirst.markdown, tokensSecond.markdown)
-    assert.deepStrictEqual(tokensFirst.charts, tokensSecond.charts)
+    const tokens = small(Simulator.scenarios.find((s) => s.id === "5-tokens")!)
     assert.notStrictEqual(
-      Simulator.run({ ...tokens, seed: 2 }, Simulator.policies[0]!).successRate,
-      Simulator.run(tokens, Simulator.policies[0]!).successRate,
+      Duration.toMillis(Simulator.run({ ...tokens, seed: 2 }, Simulator.policies[0]!).ideal!),
+      Duration.toMillis(Simulator.run(tokens, Simulator.policies[0]!).ideal!),
       "a different seed draws different token costs"
     )
-    const contention = Simulator.contentionReport({ clients: [20], runs: 2 })
-    const again = Simulator.contentionReport({ clients: [20], runs: 2 })
+    const contention = Simulator.contentionReport({ clients: [10], runs: 2 })
+    const again = Simulator.contentionReport({ clients: [10], runs: 2 })
     assert.strictEqual(contention.markdown, again.markdown)
     assert.deepStrictEqual(contention.charts, again.charts)
   })
 
+  it("meets every policy with the same faults, call by call, whatever the policy draws for its jitter", () => {
+    const scenario: Simulator.Scenario = {
+      name: "503s",
+      provider: { errorRate: 0.3, latency: 100 },
+      requests: 30,
+      closedLoop: { clients: 3 }
+    }
+    const outcomes = (policy: Simulator.Policy) =>
+      Simulator.run(scenario, policy).trace.calls.slice(0, 30).map((call) => call.outcome)
+    // The provider's n-th answer is the same for a policy that retries with jitter and for one that does not.
+    assert.deepStrictEqual(outcomes(Simulator.policies[0]!), outcomes(Simulator.policies[2]!))
+  })
+
   it("sends exactly one call per request and succeeds every request when the provider has no faults", () => {
-    const open: Simulator.Scenario = { name: "calm", provider: { latency: 100 }, requests: 100 }
-    const closed: Simulator.Scenario = { ...open, closedLoop: { clients: 10 } }
-    // Token costs against ample request and token capacity: the shared limiter (200,000 TPM) may delay, never waste.
+    const open: Simulator.Scenario = { name: "calm", provider: { latency: 100 }, requests: 30 }
+    const closed: Simulator.Scenario = { ...open, closedLoop: { clients: 5 } }
+    // Token costs against ample request and token capacity, with rate-limit headers on every answer.
     const tokens: Simulator.Scenario = {
       ...open,
       provider: { latency: 100, requestsPerMinute: 1_000_000, tokensPerMinute: 1_000_000_000 },
       tokens: { distribution: "uniform", min: 1_000, max: 3_000 }
     }
     for (const scenario of [open, closed, tokens]) {
-      for (const policy of Simulator.policies) {
+      for (const policy of Simulator.policiesFor(scenario, Simulator.policies)) {
         const metrics = Simulator.run(scenario, policy)
         assert.strictEqual(metrics.successRate, 1, policy.name)
         assert.strictEqual(metrics.amplification, 1, policy.name)
@@ -96,14 +125,21 @@ describe("Simulator", () => {
     assert.deepStrictEqual(metrics.trace.calls.slice(8, 12).map((call) => call.at), [0, 0, 150, 150])
   })
 
-  it("keeps a 600 RPM burst within the provider's limit with the shared adaptive limiter", () => {
-    const metrics = Simulator.run(
-      { name: "burst", provider: { requestsPerMinute: 600 }, requests: 200 },
-      Simulator.policies.find((policy) => policy.shared === true)!
-    )
-    assert.strictEqual(metrics.successRate, 1)
-    assert.strictEqual(metrics.wastedCalls, 0)
-    assert.strictEqual(metrics.earlyRetries, 0)
+  it("keeps a 600 RPM burst within the provider's limit with the oracle's shared limiter, headers or not", () => {
+    const oracle = Simulator.policies.find((policy) => policy.oracle === true)!
+    for (const rateLimitHeaders of [true, false]) {
+      const scenario: Simulator.Scenario = {
+        name: "burst",
+        provider: { requestsPerMinute: 600, rateLimitHeaders },
+        requests: 200
+      }
+      const metrics = Simulator.run(scenario, oracle)
+      assert.strictEqual(metrics.successRate, 1)
+      assert.strictEqual(metrics.wastedCalls, 0)
+      assert.strictEqual(metrics.earlyRetries, 0)
+      // 10 at once, then one every 100 ms: the last of 200 at 19 s.
+      assert.strictEqual(Duration.toMillis(metrics.ideal!), 19_000)
+    }
   })
 
   it("answers 429 once the tokens per minute are spent, with a Retry-After until enough tokens are back", () => {
@@ -145,32 +181,31 @@ describe("Simulator", () => {
     assert.deepStrictEqual(both.trace.calls.map((call) => call.outcome), ["success", "rateLimited", "rateLimited"])
   })
 
-  it("paces a token-bound burst by tokens with the shared limiter, where per-request retries waste calls", () => {
-    const scenario = Simulator.scenarios.find((s) => s.id === "5-tokens")!
+  it("paces a token-bound burst by tokens with the oracle's shared limiter in exactly the ideal time", () => {
+    const scenario = small(Simulator.scenarios.find((s) => s.id === "5-tokens")!, 150)
     const byName = (name: string) => Simulator.run(scenario, Simulator.policies.find((p) => p.name === name)!)
-    const paced = byName("budget+breaker+shared limiter")
+    const paced = Simulator.run(
+      { ...scenario, provider: { ...scenario.provider, rateLimitHeaders: false } },
+      Simulator.policies.find((p) => p.oracle === true)!
+    )
     assert.strictEqual(paced.successRate, 1)
     assert.strictEqual(paced.wastedCalls, 0)
     assert.strictEqual(paced.amplification, 1)
     // The same seeded draws, in arrival order: the provider's first minute's worth passes at once, the rest
-    // needs (total − 200,000) / 200,000 minutes; the last call is admitted then and takes 100 ms.
+    // needs (total − TPM) / TPM minutes; the last call is admitted then and takes 100 ms.
     const costs = Effect.runSync(
       Effect.replicateEffect(drawTokens(scenario.tokens!), scenario.requests).pipe(SeededRandom.withSeed(1))
     )
+    const tpm = scenario.provider.tokensPerMinute!
     const total = costs.reduce((sum, cost) => sum + cost, 0)
-    assert.strictEqual(total, 2_033_241)
-    assert.strictEqual(Duration.toMillis(paced.completion), Math.ceil((total - 200_000) * 60_000 / 200_000 + 100))
+    const ideal = Math.ceil((total - tpm) * 60_000 / tpm + 100)
+    assert.strictEqual(Duration.toMillis(paced.ideal!), ideal)
+    assert.strictEqual(Duration.toMillis(paced.completion), ideal)
     let fit = 0
-    for (let spent = costs[0]!; spent <= 200_000; spent += costs[++fit]!);
-    assert.strictEqual(fit, 98)
+    for (let spent = costs[0]!; spent <= tpm; spent += costs[++fit]!);
     const none = byName("no retry")
-    assert.strictEqual(none.successRate, fit / 1_000)
-    assert.strictEqual(none.wastedCalls, 1_000 - fit)
-    const defaults = byName("library defaults")
-    // 4 calls per request at most (the defaults' retry), each past its Retry-After
-    assert.strictEqual(defaults.successRate, 0.104)
-    assert.strictEqual(defaults.wastedCalls, 3_596)
-    assert.strictEqual(defaults.earlyRetries, 0)
+    assert.strictEqual(none.successRate, fit / scenario.requests)
+    assert.strictEqual(none.wastedCalls, scenario.requests - fit)
   })
 
   it("draws token costs from the scenario's distribution through the seeded Random", () => {
@@ -200,6 +235,64 @@ describe("Simulator", () => {
     assert.strictEqual(metrics.outageCalls, 10)
     assert.strictEqual(metrics.successRate, 20 / 30)
     assert.strictEqual(Duration.toMillis(metrics.recovery!), 0)
+  })
+
+  it("fails over while the primary is down, probes it once per break, and returns to it when a probe succeeds", () => {
+    // Arrivals every 100 ms; the primary is down from 2 s to 6 s; each call takes 100 ms.
+    const scenario: Simulator.Scenario = {
+      name: "(6) failover",
+      provider: { outages: [{ start: 2_000, end: 6_000 }], latency: 100 },
+      failover: { latency: 100 },
+      requests: 100,
+      arrivalsPerSecond: 10
+    }
+    const breaker: Simulator.Policy = {
+      name: "breaker",
+      shared: true,
+      config: {
+        retry: false,
+        budget: false,
+        bulkhead: false,
+        circuitBreaker: {
+          trip: { kind: "consecutive", threshold: 3 },
+          breakDuration: { base: 1_000, factor: 1, max: 1_000, jitter: "none" }
+        }
+      }
+    }
+    const metrics = Simulator.run(scenario, breaker)
+    const primary = metrics.trace.calls.filter((call) => call.provider === "primary" && call.at >= 2_000)
+    // The failures of the calls sent at 2.0, 2.1 and 2.2 s open the breaker at 2.3 s, after the request of 2.3 s
+    // was sent (4 calls trip it). Then one probe per 1 s break (3.3, 4.4, 5.5 s: each failed probe opens a new
+    // break 100 ms later), until the probe of 6.6 s succeeds: back on the primary 600 ms after it recovered.
+    assert.deepStrictEqual(primary.slice(0, 8).map((call) => [call.at, call.outcome]), [
+      [2_000, "error"],
+      [2_100, "error"],
+      [2_200, "error"],
+      [2_300, "error"],
+      [3_300, "error"],
+      [4_400, "error"],
+      [5_500, "error"],
+      [6_600, "success"]
+    ])
+    assert.strictEqual(metrics.successRate, 1)
+    assert.strictEqual(metrics.outageCalls, 7)
+    assert.strictEqual(metrics.breaks, 4)
+    assert.strictEqual(metrics.callsPerBreak, 1)
+    assert.strictEqual(metrics.callsBeforeBreak, 4)
+    assert.strictEqual(Duration.toMillis(metrics.recovery!), 600)
+    // Every request from 2.0 s to 6.5 s, and that of 6.7 s (sent while the probe of 6.6 s was in flight).
+    assert.strictEqual(metrics.failedOver, 47)
+    assert.strictEqual(metrics.trace.calls.filter((call) => call.provider === "secondary").at(-1)?.at, 6_700)
+    // Without a breaker, every request in the outage calls the primary first.
+    const none = Simulator.run(scenario, Simulator.policies[0]!)
+    assert.strictEqual(none.successRate, 1)
+    assert.strictEqual(none.outageCalls, 40)
+    assert.strictEqual(none.breaks, 0)
+    assert.isUndefined(none.callsPerBreak)
+    assert.isUndefined(none.callsBeforeBreak)
+    assert.strictEqual(Duration.toMillis(none.recovery!), 0)
+    assert.strictEqual(none.failedOver, 40)
+    assert.include(Simulator.table([metrics, none]), "| served by the secondary |")
   })
 
   it("the OpenAI-SDK-like policy waits 0.5 s · 2ⁿ × random [0.75, 1] through proportional jitter", () => {
@@ -255,23 +348,33 @@ describe("Simulator", () => {
       assert.notInclude(chart.svg, "NaN")
     }
     const [timeline, latency] = report.charts.map((chart) => chart.svg)
-    const names = Simulator.policies.map((policy) => policy.name)
+    // No limits: no oracle row.
+    const names = Simulator.policies.filter((policy) => policy.oracle !== true).map((policy) => policy.name)
     assert.deepStrictEqual([...latency!.matchAll(/data-series="([^"]*)"/g)].map((m) => m[1]), names)
-    assert.deepStrictEqual([...timeline!.matchAll(/data-panel="([^"]*)"/g)].map((m) => m[1]), names)
+    // Each policy its own line style: distinct dash patterns (the first solid).
+    const dashes = [...latency!.matchAll(/<polyline [^>]*?data-series="[^"]*"[^>]*>/g)].map((m) =>
+      /stroke-dasharray="([^"]*)"/.exec(m[0])?.[1] ?? ""
+    )
+    assert.strictEqual(new Set(dashes).size, names.length)
+    // Each panel its own buckets: the no-retry run is over in 0.6 s, the naive one takes seconds.
+    const panels = [...timeline!.matchAll(/data-panel="([^"]*)"/g)].map((m) => m[1])
+    assert.deepStrictEqual(panels.map((panel) => panel!.replace(/ \(\d+ m?s buckets\)$/, "")), names)
+    assert.include(panels[0], "(50 ms buckets)")
+    assert.include(panels[1], "(500 ms buckets)")
     assert.include(report.markdown, "![calls over time](errors-timeline.svg)")
   })
 })
 
 describe("Contention", () => {
-  it("no jitter makes more calls and takes longer than full jitter with 100 clients", () => {
+  it("no jitter makes more calls and takes longer than full jitter with 50 clients", () => {
     const strategies = Contention.strategies.filter((s) => s.name === "no jitter" || s.name === "full jitter")
-    const [none, full] = Contention.run({ clients: [100], strategies, runs: 3 })
+    const [none, full] = Contention.run({ clients: [50], strategies, runs: 2 })
     assert.strictEqual(none!.strategy, "no jitter")
     assert.isAbove(none!.calls, 1.5 * full!.calls)
     assert.isAbove(Duration.toMillis(none!.completion), Duration.toMillis(full!.completion))
     // Every client commits exactly once.
-    assert.strictEqual(full!.trace.calls.filter((call) => call.outcome === "success").length, 100)
-    assert.strictEqual(full!.trace.latencies.length, 100)
+    assert.strictEqual(full!.trace.calls.filter((call) => call.outcome === "success").length, 50)
+    assert.strictEqual(full!.trace.latencies.length, 50)
   })
 
   it("with one client, one read-write round trip commits at once", () => {

@@ -49,18 +49,21 @@ export const rateSeries = (
 
 /**
  * The empirical CDF of ascending durations (ms) as a step series `[duration, share]`, sampled at `quantiles`
- * evenly spaced quantiles after a first point at `[minimum, 0]`; empty for no data.
+ * evenly spaced quantiles after a first point at `[minimum, 0]`; empty for no data. With `total`, shares are of
+ * `total` rather than of the data (the share of all requests that succeeded by then, when the data are the
+ * successes), and the line is continued to the right edge at its final share.
  */
 export const cdfSeries = (
   name: string,
   sorted: ReadonlyArray<number>,
-  options: { readonly unit: TimeUnit; readonly quantiles: number }
+  options: { readonly unit: TimeUnit; readonly quantiles: number; readonly total?: number | undefined }
 ): Svg.Series => {
   const points: Array<readonly [number, number]> = []
   if (sorted.length === 0) return { name, points }
   const per = millisPer[options.unit]
   const q = options.quantiles
+  const scale = options.total === undefined ? 1 : sorted.length / options.total
   points.push([sorted[0]! / per, 0])
-  for (let k = 1; k <= q; k++) points.push([percentile(sorted, k / q) / per, k / q])
-  return { name, points }
+  for (let k = 1; k <= q; k++) points.push([percentile(sorted, k / q) / per, (k / q) * scale])
+  return options.total === undefined ? { name, points } : { name, points, extend: true }
 }

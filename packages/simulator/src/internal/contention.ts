@@ -7,8 +7,8 @@ import type * as Contention from "../Contention.js"
 import type * as Simulator from "../Simulator.js"
 import * as Charts from "./charts.js"
 import { standardNormal } from "./random.js"
-import { markdown } from "./simulator.js"
 import * as Svg from "./svg.js"
+import { markdown } from "./table.js"
 import * as VirtualRuntime from "./virtualRuntime.js"
 
 // Marc Brooker's OCC experiment (AWS Architecture Blog, "Exponential Backoff And Jitter", 2015), modelled as
@@ -96,7 +96,7 @@ export const run = (options: Contention.Options): ReadonlyArray<Contention.Resul
         runs,
         calls: calls / runs,
         completion: Duration.millis(completion / runs),
-        trace: { calls: first!.writes, latencies: first!.latencies, rejections: [] }
+        trace: { calls: first!.writes, latencies: first!.latencies, succeeded: first!.latencies, rejections: [] }
       }
     })
   )

@@ -5,9 +5,11 @@
 export interface Series {
   readonly name: string
   readonly points: ReadonlyArray<readonly [number, number]>
+  /** Continue the last point's value to the right edge of the plot (a CDF that has reached its final share). */
+  readonly extend?: boolean | undefined
 }
 
-/** One plot area of a chart, with its own title; every panel of a chart shares the axes' scales. */
+/** One plot area of a chart, with its own title; every panel of a chart shares the axes' scales unless told not to. */
 export interface Panel {
   readonly title: string
   readonly series: ReadonlyArray<Series>
@@ -25,6 +27,13 @@ export interface Chart {
   readonly yMax?: number | undefined
   /** Give each panel its own y range (its own maximum), so that a quiet panel is readable next to a busy one. */
   readonly independentY?: boolean | undefined
+  /** Give each panel its own x range, so that a 2-second retry storm is not one bar beside a 200-second run. */
+  readonly independentX?: boolean | undefined
+  /**
+   * Give each series its own dash pattern as well as its own colour (`dashes`), so that two identical series
+   * (two policies that behaved the same) do not hide each other.
+   */
+  readonly dashed?: boolean | undefined
 }
 
 /** The colours series get, in order (colour-blind-safe Okabe–Ito palette). */
@@ -38,6 +47,12 @@ export const palette: ReadonlyArray<string> = [
   "#000000",
   "#F0E442"
 ]
+
+/** The dash patterns series get, in order, when a chart is `dashed` (the first is solid). */
+export const dashes: ReadonlyArray<string> = ["", "8 4", "2 3", "12 3 3 3", "4 4", "1 5", "16 4", "6 2 2 2 2 2"]
+
+/** The stroke widths series get, in order, when a chart is `dashed`: an earlier series is drawn wider, below. */
+const widths: ReadonlyArray<number> = [3.5, 2.5, 2, 2, 1.5, 1.5, 1.5, 1.5]
 
 const WIDTH = 800
 const LEFT = 64
@@ -81,9 +96,12 @@ const ticks = (max: number, step: number): Array<number> => {
 /** Renders a chart as a standalone SVG document. */
 export const lineChart = (chart: Chart): string => {
   const all = chart.panels.flatMap((panel) => panel.series.flatMap((series) => series.points))
-  const dataXMax = all.reduce((max, [x]) => Math.max(max, x), 0)
-  const xStep = niceStep(dataXMax)
-  const xMax = Math.max(xStep, Math.ceil(dataXMax / xStep - 1e-9) * xStep)
+  const xRange = (points: ReadonlyArray<readonly [number, number]>) => {
+    const dataXMax = points.reduce((max, [x]) => Math.max(max, x), 0)
+    const xStep = niceStep(dataXMax)
+    return { xStep, xMax: Math.max(xStep, Math.ceil(dataXMax / xStep - 1e-9) * xStep) }
+  }
+  const sharedX = xRange(all)
   const yRange = (points: ReadonlyArray<readonly [number, number]>) => {
     const dataYMax = points.reduce((max, [, y]) => Math.max(max, y), 0)
     const yStep = niceStep(chart.yMax ?? dataYMax, 4)
@@ -112,6 +130,9 @@ export const lineChart = (chart: Chart): string => {
     const { yMax, yStep } = chart.independentY === true
       ? yRange(panel.series.flatMap((series) => series.points))
       : shared
+    const { xMax, xStep } = chart.independentX === true
+      ? xRange(panel.series.flatMap((series) => series.points))
+      : sharedX
     const sx = (x: number) => LEFT + (x / xMax) * plotWidth
     const sy = (y: number) => top + PANEL_HEIGHT - (Math.min(y, yMax) / yMax) * PANEL_HEIGHT
     out.push(`<g class="panel" data-panel="${escape(panel.title)}">`)
@@ -138,20 +159,27 @@ export const lineChart = (chart: Chart): string => {
     )
     panel.series.forEach((series, s) => {
       const colour = palette[s % palette.length]!
+      const dash = chart.dashed === true ? dashes[s % dashes.length]! : ""
+      const width = chart.dashed === true ? widths[s % widths.length]! : 1.5
+      const style = `stroke="${colour}"${dash === "" ? "" : ` stroke-dasharray="${dash}"`}`
       const coordinates: Array<string> = []
       series.points.forEach(([x, y], i) => {
         if (chart.step === true && i > 0) coordinates.push(`${num(sx(x))},${num(sy(series.points[i - 1]![1]))}`)
         coordinates.push(`${num(sx(x))},${num(sy(y))}`)
       })
+      const last = series.points.at(-1)
+      if (series.extend === true && last !== undefined && last[0] < xMax) {
+        coordinates.push(`${num(sx(xMax))},${num(sy(last[1]))}`)
+      }
       out.push(
-        `<polyline class="series" data-series="${escape(series.name)}" fill="none" stroke="${colour}" ` +
-          `stroke-width="1.5" points="${coordinates.join(" ")}"/>`
+        `<polyline class="series" data-series="${escape(series.name)}" fill="none" ${style} ` +
+          `stroke-width="${width}" points="${coordinates.join(" ")}"/>`
       )
       const legendY = top + 12 + s * 16
       out.push(
-        `<line x1="${LEFT + plotWidth + 12}" y1="${legendY - 4}" x2="${LEFT + plotWidth + 32}" y2="${legendY - 4}" ` +
-          `stroke="${colour}" stroke-width="3"/>` +
-          `<text x="${LEFT + plotWidth + 38}" y="${legendY}">${escape(series.name)}</text>`
+        `<line x1="${LEFT + plotWidth + 12}" y1="${legendY - 4}" x2="${LEFT + plotWidth + 40}" y2="${legendY - 4}" ` +
+          `${style} stroke-width="${chart.dashed === true ? 2.5 : 3}"/>` +
+          `<text x="${LEFT + plotWidth + 46}" y="${legendY}">${escape(series.name)}</text>`
       )
     })
     out.push(`</g>`)
