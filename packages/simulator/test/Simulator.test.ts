@@ -150,7 +150,9 @@ describe("Simulator", () => {
         retry: { maxAttempts: 2, backoff: { base: 1, max: 1, jitter: "none" } },
         budget: false,
         circuitBreaker: false,
-        bulkhead: false
+        bulkhead: false,
+        // The provider model is what is tested: no admission in front of it.
+        rateLimiter: false
       }
     }
     const metrics = Simulator.run(
