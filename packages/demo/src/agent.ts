@@ -161,7 +161,7 @@ export const startServer = FakeLlmServer.make({
 /**
  * Each provider's pipeline: the library's defaults (learned admission, a ratio
  * retry budget, the provider's Retry-After honoured, breaks with a single
- * probe, waiting for an open breaker) with three changes for a short run that
+ * probe, waiting for an open breaker) with four changes for a short run that
  * is the same every time:
  *
  * - 3 calls at most, 200 ms doubling backoff, no jitter (the default: 4 calls
@@ -171,7 +171,9 @@ export const startServer = FakeLlmServer.make({
  *   failing over;
  * - the breaker opens after 3 failures in a row (the default: half the calls of
  *   the last 30 s, once 10 were made, which one question never reaches);
- * - its breaks last 5 s (the default: 1 s), so that it is still open for act 4.
+ * - its breaks last 5 s (the default: 1 s), so that it is still open for act 4;
+ * - an attempt times out after 10 s (the default: 2 minutes), so that a demo
+ *   that goes wrong ends soon.
  */
 export const pipeline: Resilience.Config = {
   retry: { maxAttempts: 3, backoff: { base: "200 millis", factor: 2, max: "2 seconds", jitter: "none" } },

@@ -21,7 +21,7 @@
  * executions against the tool calls the model asked for, who served, the
  * outcome; then the limits learned. The demo checks its own numbers and exits
  * with 1 when one is off.
- * Waiting is real (about 9 seconds in all) and goes through effect's `Clock`;
+ * Waiting is real (about 8.5 seconds in all) and goes through effect's `Clock`;
  * no API key, no network beyond loopback.
  *
  * Run it with `npx pnpm@10 demo`.
@@ -275,7 +275,7 @@ const program = Effect.gen(function*() {
       `Failover ${Agent.primaryKey} → ${Agent.secondaryKey}, each under the default pipeline (limits learned\n` +
       "from headers and 429s, ratio retry budget, Retry-After honoured, single-probe breaks) except: at most\n" +
       "3 calls, 200 ms doubling, no jitter (default 4 from 250 ms, jittered); breaker opens after 3 failures\n" +
-      "in a row (default: half the calls of 30 s, at least 10) for 5 s (default 1 s)."
+      "in a row (default: half the calls of 30 s, at least 10) for 5 s (default 1 s); attempt timeout 10 s."
   )
   const agent = yield* Agent.make
 
