@@ -20,7 +20,7 @@ import * as AnthropicLanguageModel from "@effect/ai-anthropic/AnthropicLanguageM
 import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Effect, Layer, Redacted, Ref, Schema, Stream } from "effect"
+import { type Duration, Effect, Layer, Redacted, Ref, Schema, Stream } from "effect"
 
 /** The primary step: OpenAI's gpt-4o (Responses API). */
 export const primaryKey = "openai/gpt-4o"
@@ -80,19 +80,72 @@ const cityOf = (prompt: string): string => /weather in ([A-Z][a-z]+)/.exec(promp
 const toolResultOf = (prompt: string): string =>
   Object.values(weather).find((forecast) => prompt.includes(forecast)) ?? "cloudy, 15 °C"
 
+/** The limits the fake providers state in their headers (OpenAI's gpt-4o at tier 1, Anthropic's at tier 2). */
+export const statedLimits = {
+  openai: { requestsPerMinute: 500, tokensPerMinute: 30_000 },
+  anthropic: { requestsPerMinute: 1_000, tokensPerMinute: 90_000 }
+} as const
+
+/** An instant as Anthropic writes its resets: RFC 3339, whole seconds (rounded up). */
+const rfc3339 = (millis: number): string =>
+  new Date(Math.ceil(millis / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")
+
+/**
+ * The rate-limit headers the real services send with every response, successes included: OpenAI's
+ * `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (resets as Go durations), Anthropic's
+ * `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}` (resets as instants). The fake does not count:
+ * each answer says one request (and a few hundred tokens) of the minute's allowance is used.
+ */
+export const rateLimitHeaders = (request: FakeLlmServer.Request): Record<string, string> => {
+  if (request.provider === "anthropic") {
+    const { requestsPerMinute, tokensPerMinute } = statedLimits.anthropic
+    return {
+      "anthropic-ratelimit-requests-limit": String(requestsPerMinute),
+      "anthropic-ratelimit-requests-remaining": String(requestsPerMinute - 1),
+      "anthropic-ratelimit-requests-reset": rfc3339(request.at + 60_000 / requestsPerMinute),
+      "anthropic-ratelimit-tokens-limit": String(tokensPerMinute),
+      "anthropic-ratelimit-tokens-remaining": String(tokensPerMinute - 300),
+      "anthropic-ratelimit-tokens-reset": rfc3339(request.at + 300 * 60_000 / tokensPerMinute)
+    }
+  }
+  const { requestsPerMinute, tokensPerMinute } = statedLimits.openai
+  return {
+    "x-ratelimit-limit-requests": String(requestsPerMinute),
+    "x-ratelimit-remaining-requests": String(requestsPerMinute - 1),
+    "x-ratelimit-reset-requests": `${60_000 / requestsPerMinute}ms`,
+    "x-ratelimit-limit-tokens": String(tokensPerMinute),
+    "x-ratelimit-remaining-tokens": String(tokensPerMinute - 300),
+    "x-ratelimit-reset-tokens": `${300 * 60_000 / tokensPerMinute}ms`
+  }
+}
+
+/**
+ * OpenAI's 429 with its Retry-After (`retry-after: 1`, `retry-after-ms: 1000`) but without any rate-limit header,
+ * as a gateway or an OpenAI-compatible server may send it: all the pipeline learns is that it was throttled.
+ */
+export const bareRateLimited = (retryAfter: Duration.DurationInput): FakeLlmServer.ErrorReply => {
+  const reply = FakeLlmServer.openAiError.rateLimited({ retryAfter })
+  return {
+    ...reply,
+    headers: Object.fromEntries(Object.entries(reply.headers).filter(([name]) => !name.startsWith("x-ratelimit-")))
+  }
+}
+
 /**
  * How both fake providers answer: a `GetWeather` call to a prompt without a tool
  * result; the answer, built from the tool's result, to a prompt with one (as one
- * text, or streamed word by word when the request asks for a stream).
+ * text, or streamed word by word when the request asks for a stream); each with
+ * the provider's rate-limit headers.
  */
 export const decide = (request: FakeLlmServer.Request): FakeLlmServer.Reply => {
   const prompt = JSON.stringify(request.body ?? null)
   const city = cityOf(prompt)
-  if (!hasToolResult(prompt)) return FakeLlmServer.toolCall("GetWeather", { city }, { delay: modelLatency })
+  const headers = rateLimitHeaders(request)
+  if (!hasToolResult(prompt)) return FakeLlmServer.toolCall("GetWeather", { city }, { delay: modelLatency, headers })
   const answer = `In ${city} it is ${toolResultOf(prompt)} right now (answered by ${request.provider}).`
   return request.stream
-    ? FakeLlmServer.stream(answer.split(/(?<= )/), { delay: modelLatency, interval: "45 millis" })
-    : FakeLlmServer.text(answer, { delay: modelLatency })
+    ? FakeLlmServer.stream(answer.split(/(?<= )/), { delay: modelLatency, interval: "45 millis", headers })
+    : FakeLlmServer.text(answer, { delay: modelLatency, headers })
 }
 
 /** The fake server: both providers answer through `decide` unless an act queued chaos for them. */
@@ -106,9 +159,21 @@ export const startServer = FakeLlmServer.make({
 // ---------------------------------------------------------------------------
 
 /**
- * Each provider's pipeline: 3 calls at most, 200 ms doubling backoff (no jitter,
- * so the timeline is the same on every run), the provider's Retry-After
- * honoured; a breaker that opens after 3 failures in a row, for 5 s.
+ * Each provider's pipeline: the library's defaults (learned admission, a ratio
+ * retry budget, the provider's Retry-After honoured, breaks with a single
+ * probe, waiting for an open breaker) with four changes for a short run that
+ * is the same every time:
+ *
+ * - 3 calls at most, 200 ms doubling backoff, no jitter (the default: 4 calls
+ *   from 250 ms with full jitter); with 4, act 3 would wait another backoff for
+ *   a fourth attempt that the breaker, opened by the third failure, refuses
+ *   without a request (the last attempt: nothing left to wait for) before
+ *   failing over;
+ * - the breaker opens after 3 failures in a row (the default: half the calls of
+ *   the last 30 s, once 10 were made, which one question never reaches);
+ * - its breaks last 5 s (the default: 1 s), so that it is still open for act 4;
+ * - an attempt times out after 10 s (the default: 2 minutes), so that a demo
+ *   that goes wrong ends soon.
  */
 export const pipeline: Resilience.Config = {
   retry: { maxAttempts: 3, backoff: { base: "200 millis", factor: 2, max: "2 seconds", jitter: "none" } },

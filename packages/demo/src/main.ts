@@ -2,9 +2,13 @@
  * The demo: a small weather agent built with `@effect/ai` (one tool,
  * `GetWeather`), served by the real OpenAI and Anthropic clients against a
  * fake server on 127.0.0.1, with OpenAI → Anthropic failover, while the
- * server misbehaves in five acts:
+ * server misbehaves in five acts. Like the real services, the fake server
+ * sends rate-limit headers with every answer, from which the pipelines learn
+ * each provider's limits (`LimitLearned` events):
  *
- * 1. OpenAI answers 429 with Retry-After 1 s once: the call waits exactly 1 s, then works;
+ * 1. OpenAI answers a bare 429 (Retry-After 1 s, no rate-limit headers) once:
+ *    the key is held for exactly 1 s and slowed (a limit learned from
+ *    throttling), the retry works, and its headers say the real limits;
  * 2. OpenAI's quota is exhausted (`insufficient_quota`): no retry, immediate failover;
  * 3. OpenAI goes down (503s): retries, its breaker opens, Anthropic serves;
  * 4. OpenAI is skipped without a request while its breaker is open; Anthropic's
@@ -15,8 +19,9 @@
  * Every decision of the policies is printed as it is taken (`ResilienceEvent`s),
  * then a table per act: provider calls (as the server recorded them), tool
  * executions against the tool calls the model asked for, who served, the
- * outcome. The demo checks its own numbers and exits with 1 when one is off.
- * Waiting is real (about 8 seconds in all) and goes through effect's `Clock`;
+ * outcome; then the limits learned. The demo checks its own numbers and exits
+ * with 1 when one is off.
+ * Waiting is real (about 8.5 seconds in all) and goes through effect's `Clock`;
  * no API key, no network beyond loopback.
  *
  * Run it with `npx pnpm@10 demo`.
@@ -39,14 +44,18 @@ const keyWidth = Math.max(Agent.primaryKey.length, Agent.secondaryKey.length)
 
 /**
  * One readable line per event: its key (the step, or the failover), then the decision; the events this demo
- * does not narrate in its own words are in the library's words (`ResilienceEvent.format`, which names the key).
+ * does not narrate in its own words (a limit learned among them) are in the library's words
+ * (`ResilienceEvent.format`), their `[key]` moved to the key column.
  */
 const describe = (event: ResilienceEvent.ResilienceEvent): string => {
-  const said = decision(event)
-  return said === undefined || !("key" in event)
-    ? ResilienceEvent.format(event)
-    : `${event.key.padEnd(keyWidth)}  ${said}`
+  if (!("key" in event)) return ResilienceEvent.format(event)
+  const said = decision(event) ?? withoutKey(event.key, ResilienceEvent.format(event))
+  return `${event.key.padEnd(keyWidth)}  ${said}`
 }
+
+/** A formatted event without its leading `[key] `. */
+const withoutKey = (key: string, formatted: string): string =>
+  formatted.startsWith(`[${key}] `) ? formatted.slice(key.length + 3) : formatted
 
 /** What an event says, without its key, for the events the demo narrates. */
 const decision = (event: ResilienceEvent.ResilienceEvent): string | undefined => {
@@ -82,8 +91,10 @@ const decision = (event: ResilienceEvent.ResilienceEvent): string | undefined =>
       return `served by ${event.servedBy} (failover)`
     case "RetriesExhausted":
       return `gave up after ${event.attempts} attempts (${event.why})`
+    case "RateLimited":
+      return `admission held this attempt ${Duration.toMillis(event.wait)} ms (the key's learned rate)`
     default:
-      // The others (budget, bulkhead, limiter, timeouts, ...) do not happen in this demo.
+      // `LimitLearned` in the library's words; the others (budget, bulkhead, timeouts, ...) do not happen here.
       return undefined
   }
 }
@@ -96,7 +107,20 @@ interface Expected {
   readonly openai: number
   readonly anthropic: number
   readonly servedBy: string
+  /** The limits learned during the act, as `ResilienceEvent.format` says them, in order. */
+  readonly learned: ReadonlyArray<string>
 }
+
+/** A `LimitLearned` event's line, as `ResilienceEvent.format` writes it. */
+const learnedLine = (
+  key: string,
+  perMinute: number,
+  resource: "requests" | "tokens",
+  source: "headers" | "throttling"
+): string => ResilienceEvent.format(ResilienceEvent.LimitLearned({ key, at: 0, resource, perMinute, source }))
+
+const openai = Agent.statedLimits.openai
+const anthropic = Agent.statedLimits.anthropic
 
 interface Act {
   readonly title: string
@@ -109,12 +133,21 @@ interface Act {
 
 const acts: ReadonlyArray<Act> = [
   {
-    title: "OpenAI rate-limits once (429, Retry-After 1 s)",
+    title: "OpenAI rate-limits once (a bare 429: Retry-After 1 s, no rate-limit headers)",
     question: "What is the weather in Paris?",
     stream: false,
-    chaos: ({ server }) =>
-      server.enqueue("responses", FakeLlmServer.openAiError.rateLimited({ retryAfter: "1 second" })),
-    expected: { openai: 3, anthropic: 0, servedBy: "openai" }
+    chaos: ({ server }) => server.enqueue("responses", Agent.bareRateLimited("1 second")),
+    // Throttled with nothing measured yet: the slowest rate, 1 request a second; then the retry's headers.
+    expected: {
+      openai: 3,
+      anthropic: 0,
+      servedBy: "openai",
+      learned: [
+        learnedLine(Agent.primaryKey, 60, "requests", "throttling"),
+        learnedLine(Agent.primaryKey, openai.requestsPerMinute, "requests", "headers"),
+        learnedLine(Agent.primaryKey, openai.tokensPerMinute, "tokens", "headers")
+      ]
+    }
   },
   {
     title: "OpenAI quota exhausted (429 insufficient_quota)",
@@ -126,7 +159,16 @@ const acts: ReadonlyArray<Act> = [
         FakeLlmServer.openAiError.insufficientQuota(),
         FakeLlmServer.openAiError.insufficientQuota()
       ),
-    expected: { openai: 2, anthropic: 2, servedBy: "anthropic" }
+    // Anthropic's first answer states its limits.
+    expected: {
+      openai: 2,
+      anthropic: 2,
+      servedBy: "anthropic",
+      learned: [
+        learnedLine(Agent.secondaryKey, anthropic.requestsPerMinute, "requests", "headers"),
+        learnedLine(Agent.secondaryKey, anthropic.tokensPerMinute, "tokens", "headers")
+      ]
+    }
   },
   {
     title: "OpenAI goes down (503s)",
@@ -139,7 +181,7 @@ const acts: ReadonlyArray<Act> = [
         FakeLlmServer.openAiError.unavailable(),
         FakeLlmServer.openAiError.unavailable()
       ),
-    expected: { openai: 3, anthropic: 2, servedBy: "anthropic" }
+    expected: { openai: 3, anthropic: 2, servedBy: "anthropic", learned: [] }
   },
   {
     title: "OpenAI's breaker open; Anthropic overloaded before its first token (streamed answer)",
@@ -156,14 +198,14 @@ const acts: ReadonlyArray<Act> = [
           interruption: FakeLlmServer.errorEventAfter(0, { code: "overloaded_error", message: "Overloaded" })
         })
       ),
-    expected: { openai: 0, anthropic: 3, servedBy: "anthropic" }
+    expected: { openai: 0, anthropic: 3, servedBy: "anthropic", learned: [] }
   },
   {
     title: "OpenAI recovers: after the break a probe succeeds",
     question: "What is the weather in Nairobi?",
     stream: false,
     chaos: () => Effect.void,
-    expected: { openai: 2, anthropic: 0, servedBy: "openai" }
+    expected: { openai: 2, anthropic: 0, servedBy: "openai", learned: [] }
   }
 ]
 
@@ -178,6 +220,7 @@ interface Row {
   readonly servedBy: string
   readonly outcome: string
   readonly millis: number
+  readonly learned: ReadonlyArray<string>
   readonly problems: ReadonlyArray<string>
 }
 
@@ -211,10 +254,15 @@ const program = Effect.gen(function*() {
 
   // When OpenAI's breaker opened and for how long: act 5 waits for the break to end.
   const openedUntil = yield* Ref.make(0)
+  // The limits learned (`LimitLearned`), in the library's words, in order.
+  const learned = yield* Ref.make<ReadonlyArray<string>>([])
   yield* ResilienceEvent.listen((event) =>
     Effect.gen(function*() {
       if (event._tag === "BreakerOpened" && event.key === Agent.primaryKey) {
         yield* Ref.set(openedUntil, event.at + Duration.toMillis(event.openFor))
+      }
+      if (event._tag === "LimitLearned") {
+        yield* Ref.update(learned, (lines) => [...lines, ResilienceEvent.format(event)])
       }
       yield* endLine
       yield* Console.log(`${stamp(event.at - start)}    ${describe(event)}`)
@@ -223,8 +271,11 @@ const program = Effect.gen(function*() {
 
   yield* Console.log(
     "effect-resilience demo: a weather agent (@effect/ai, one tool) on the real OpenAI and Anthropic clients,\n" +
-      "against a fake server on 127.0.0.1 with injected chaos. Failover openai/gpt-4o → anthropic/claude-sonnet-4-5;\n" +
-      "each: at most 3 calls, backoff 200 ms doubling, Retry-After honoured, breaker opens after 3 failures for 5 s."
+      "against a fake server on 127.0.0.1 that sends the providers' rate-limit headers, with injected chaos.\n" +
+      `Failover ${Agent.primaryKey} → ${Agent.secondaryKey}, each under the default pipeline (limits learned\n` +
+      "from headers and 429s, ratio retry budget, Retry-After honoured, single-probe breaks) except: at most\n" +
+      "3 calls, 200 ms doubling, no jitter (default 4 from 250 ms, jittered); breaker opens after 3 failures\n" +
+      "in a row (default: half the calls of 30 s, at least 10) for 5 s (default 1 s); attempt timeout 10 s."
   )
   const agent = yield* Agent.make
 
@@ -242,11 +293,14 @@ const program = Effect.gen(function*() {
     yield* act.chaos(agent)
     const before = (yield* agent.server.requests).length
     const executionsBefore = yield* agent.toolExecutions
+    const learnedBefore = (yield* Ref.get(learned)).length
     const actStart = yield* Clock.currentTimeMillis
     yield* line(`user: ${act.question}`)
     const result = yield* Effect.either(agent.ask(act.question, { stream: act.stream, output }))
     yield* endLine
     const millis = (yield* Clock.currentTimeMillis) - actStart
+    yield* settle
+    const learnedInAct = (yield* Ref.get(learned)).slice(learnedBefore)
     const requests = (yield* agent.server.requests).slice(before)
     const count = (provider: FakeLlmServer.Provider) => requests.filter((r) => r.provider === provider).length
     const servedBy = Array.from(new Set(requests.filter(succeeded).map((r) => r.provider))).join(" + ") || "-"
@@ -265,6 +319,7 @@ const program = Effect.gen(function*() {
     check("tool calls sent by the server", toolCallReplies, 1)
     check("tool calls the agent saw", toolCallsAsked, toolCallReplies)
     check("tool executions", toolExecutions, toolCallReplies)
+    check("limits learned", learnedInAct.join("; ") || "none", act.expected.learned.join("; ") || "none")
     rows.push({
       act: index + 1,
       title: act.title,
@@ -277,6 +332,7 @@ const program = Effect.gen(function*() {
       // Only the error's tag: an error's fields may hold request details.
       outcome: Either.isRight(result) ? "answered" : `failed (${result.left._tag})`,
       millis,
+      learned: learnedInAct,
       problems
     })
   }
@@ -310,6 +366,10 @@ const program = Effect.gen(function*() {
   for (const [i, cells] of table.entries()) {
     yield* Console.log(`  ${cells.map((cell, column) => cell.padEnd(widths[column])).join("  ")}`.trimEnd())
     if (i === 0) yield* Console.log(`  ${widths.map((width) => "-".repeat(width)).join("  ")}`)
+  }
+  yield* Console.log("\nLimits learned (LimitLearned events; the providers' limits were never configured)")
+  for (const row of rows) {
+    for (const text of row.learned) yield* Console.log(`  act ${row.act}  ${text}`)
   }
   const total = yield* now
   const allRequests = yield* agent.server.requests
