@@ -543,7 +543,8 @@ export const admit = <A, E, R>(
     const attempt = (): Effect.Effect<A, E, R> => {
       const ticket = admission.tryAcquire(state, cost)
       if (ticket === undefined) return Effect.zipRight(restore(admission.awaitSlot(state)), Effect.suspend(attempt))
-      return Effect.matchCauseEffect(restore(Effect.zipRight(admission.pace(state, ticket), call)), {
+      const paced = admission.pace(state, ticket)
+      return Effect.matchCauseEffect(restore(paced === Effect.void ? call : Effect.zipRight(paced, call)), {
         onFailure: (cause: Cause.Cause<E>) =>
           Effect.clockWith((clock) => {
             const failure = cause._tag === "Fail" ? Option.some<unknown>(cause.error) : failureOf(cause)
