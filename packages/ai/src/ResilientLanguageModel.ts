@@ -38,6 +38,13 @@
  *   part: total tokens, prompt and completion) through
  *   `Resilience.Service.adjust`, so the tokens per minute count what the
  *   provider counts.
+ * - Learned limits: the inner model's call runs with the provider clients'
+ *   per-call configuration (`@effect/ai-openai`'s `OpenAiConfig`,
+ *   `@effect/ai-anthropic`'s `AnthropicConfig`, your own `transformClient`
+ *   kept) set to tap each response, so the rate-limit headers of every
+ *   non-streaming response, successes included, feed the pipeline's learned
+ *   admission for `key`. Streaming requests bypass that configuration; their
+ *   429s still teach it.
  * - Spans: the `LanguageModel.*` span gets `gen_ai.system`,
  *   `gen_ai.request.model` (from `key`, `"openai/gpt-4o"`) and
  *   `resilience.key`; the pipeline's own spans and events carry the key.
