@@ -276,11 +276,14 @@ export class Admission {
       const waiter = new Waiter()
       state.queue.push(waiter)
       const turn = state.queue.length === 1 ? this.head(state, ticket, now) : Effect.zipRight(
-        Effect.async<void>((resume) => {
-          // The head may have handed over before this fiber got here: then it is the head already.
-          if (state.queue[0] === waiter) resume(Effect.void)
-          else waiter.resume = () => resume(Effect.void)
-        }),
+        Effect.zipRight(
+          Deadline.markActivity("waiting for admission"),
+          Effect.async<void>((resume) => {
+            // The head may have handed over before this fiber got here: then it is the head already.
+            if (state.queue[0] === waiter) resume(Effect.void)
+            else waiter.resume = () => resume(Effect.void)
+          })
+        ),
         Effect.suspend(() => this.head(state, ticket, now))
       )
       return Effect.onInterrupt(turn, () => Effect.sync(() => this.leave(state, waiter)))
