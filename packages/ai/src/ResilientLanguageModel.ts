@@ -42,6 +42,14 @@
  *   part: total tokens, prompt and completion) through
  *   `Resilience.Service.adjust`, so the tokens per minute count what the
  *   provider counts.
+ * - Learned limits: the inner model's call runs with the provider clients'
+ *   per-call configuration (`@effect/ai-openai`'s `OpenAiConfig`,
+ *   `@effect/ai-anthropic`'s `AnthropicConfig`, your own `transformClient`
+ *   kept) set to tap each response, so the rate-limit headers of every
+ *   non-streaming response, successes included, feed the pipeline's learned
+ *   admission for `key`. Streaming requests bypass that configuration; their
+ *   429s still teach it, and `layerHttpClient` under the provider client
+ *   feeds their headers too.
  * - Spans: the `LanguageModel.*` span gets `gen_ai.system`,
  *   `gen_ai.request.model` (from `key`, `"openai/gpt-4o"`) and
  *   `resilience.key`; the pipeline's own spans and events carry the key.
@@ -57,11 +65,13 @@ import type { PolicyError, Resilience } from "@effect-resilience/core"
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as AiClassify from "./AiClassify.js"
+import * as providerHeaders from "./internal/providerHeaders.js"
 import * as internal from "./internal/resilientLanguageModel.js"
 import type * as StreamGuard from "./StreamGuard.js"
 
@@ -203,6 +213,37 @@ export const layer = (
   options: Options
 ): Layer.Layer<LanguageModel.LanguageModel, PolicyError.InvalidPolicyError, LanguageModel.LanguageModel> =>
   Layer.scoped(LanguageModel.LanguageModel, internal.make(options))
+
+/**
+ * An `HttpClient` layer to put under the provider client (`OpenAiClient`,
+ * `AnthropicClient`, any client on `HttpClient`): the rate-limit headers of
+ * every response, *streams included*, feed the learned admission of the
+ * `ResilientLanguageModel` / `FailoverLanguageModel` call that made the
+ * request (its pipeline and key). Optional: without it, the layers already
+ * see the headers of the OpenAI and Anthropic clients' non-streaming
+ * responses; streaming responses' headers need it. It retries nothing (that
+ * is the decorator's job) and costs one header parse per response.
+ *
+ * @example
+ * ```ts
+ * import { ResilientLanguageModel } from "@effect-resilience/ai"
+ * import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer, Redacted } from "effect"
+ *
+ * const Gpt4o = ResilientLanguageModel.layer({ key: "openai/gpt-4o" }).pipe(
+ *   Layer.provide(OpenAiLanguageModel.layer({ model: "gpt-4o" })),
+ *   Layer.provide(OpenAiClient.layer({ apiKey: Redacted.make("sk-...") })),
+ *   Layer.provide(ResilientLanguageModel.layerHttpClient),
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerHttpClient: Layer.Layer<HttpClient.HttpClient, never, HttpClient.HttpClient> =
+  providerHeaders.layerHttpClient
 
 /**
  * The policy's error behind an `AiError` this decorator raised because a

@@ -136,6 +136,24 @@ describe("learned admission: headers", () => {
     }))
 })
 
+describe("learned admission: events", () => {
+  it("LimitLearned reads as one line", () => {
+    const event = ResilienceEvent.LimitLearned({
+      key,
+      at: 0,
+      resource: "requests",
+      perMinute: 840,
+      source: "throttling"
+    })
+    expect(ResilienceEvent.format(event)).toBe(
+      "[openai/gpt-4o] learned a limit of 840 requests/min from throttling (429s)"
+    )
+    expect(ResilienceEvent.format({ ...event, resource: "tokens", perMinute: 200_000, source: "headers" })).toBe(
+      "[openai/gpt-4o] learned a limit of 200000 tokens/min from headers"
+    )
+  })
+})
+
 describe("learned admission: throttling (429s without headers)", () => {
   it.scoped("a 429 holds every caller of the key until its Retry-After, then paces at the decreased rate", () =>
     collecting((events) =>
@@ -226,6 +244,16 @@ describe("learned admission: cold start", () => {
       })
       yield* burst(pipeline, call, 50)
       expect(instants).toEqual([...Array(10).fill(0), ...Array(40).fill(100)])
+    }))
+
+  it.scoped("learn: false keeps only the configured limiter: headers teach nothing, no window", () =>
+    Effect.gen(function*() {
+      const pipeline = yield* Resilience.make(only({ rateLimiter: { learn: false, requestsPerMinute: 6_000 } }))
+      yield* pipeline.observe(key, { limitRequests: 60 })
+      const { call, instants } = timed("100 millis")
+      yield* burst(pipeline, call, 30)
+      // 6,000 a minute: a burst of 100, so all 30 at once.
+      expect(instants).toEqual(Array(30).fill(0))
     }))
 
   it.scoped("rateLimiter: false turns admission off: no window", () =>

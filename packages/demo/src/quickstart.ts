@@ -25,7 +25,7 @@ export const classifyFetchErrors = Classify.make((error: { readonly status: numb
     : Classify.permanent("InvalidRequest")
 )
 
-// The whole pipeline: deadline → retry (+ budget) → admission (every attempt) → circuit breaker → bulkhead → timeout.
+// The whole pipeline: deadline → retry (+ budget) → admission → circuit breaker → bulkhead → attempt timeout.
 /** The same call through the whole pipeline. */
 export const withPipeline = Effect.gen(function*() {
   const resilience = yield* Resilience.Resilience

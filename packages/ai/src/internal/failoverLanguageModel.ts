@@ -11,6 +11,7 @@ import * as Stream from "effect/Stream"
 import type { Span } from "effect/Tracer"
 import type * as FailoverLanguageModel from "../FailoverLanguageModel.js"
 import * as StreamGuard from "../StreamGuard.js"
+import { observingStream } from "./providerHeaders.js"
 import * as rlm from "./resilientLanguageModel.js"
 
 const moduleName = "FailoverLanguageModel"
@@ -147,9 +148,13 @@ export const make = <E, R>(
                 Effect.suspend(() => {
                   current = index
                   return Effect.tap(
-                    Effect.zipRight(
-                      rlm.annotateAttempt(built[index].system, built[index].model),
-                      attempt as Effect.Effect<unknown, unknown>
+                    observingStream(
+                      Effect.zipRight(
+                        rlm.annotateAttempt(built[index].system, built[index].model),
+                        attempt as Effect.Effect<unknown, unknown>
+                      ),
+                      built[index].resilience,
+                      built[index].key
                     ),
                     () => served(providerOptions.span, built[index])
                   )

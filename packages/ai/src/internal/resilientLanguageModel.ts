@@ -17,7 +17,7 @@ import type { Span } from "effect/Tracer"
 import * as AiClassify from "../AiClassify.js"
 import type * as ResilientLanguageModel from "../ResilientLanguageModel.js"
 import * as StreamGuard from "../StreamGuard.js"
-import { observingHeaders } from "./providerHeaders.js"
+import { observingHeaders, observingStream } from "./providerHeaders.js"
 import { learnSecrets, redact, redactingTracer } from "./redact.js"
 
 const moduleName = "ResilientLanguageModel"
@@ -335,7 +335,11 @@ export const wrap = (
         const encode = streamEncoder(toolkit)
         return StreamGuard.guard(parts, {
           ...options.stream,
-          run: (attempt) => resilience.run(Effect.zipRight(annotateAttempt(system, model), attempt), { key, tokens })
+          run: (attempt) =>
+            resilience.run(
+              observingStream(Effect.zipRight(annotateAttempt(system, model), attempt), resilience, key),
+              { key, tokens }
+            )
         }).pipe(
           Stream.tap((part) =>
             part.type === "finish" ? correctCharge(resilience, key, tokens, part.usage) : Effect.void

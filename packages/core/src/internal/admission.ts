@@ -276,11 +276,14 @@ export class Admission {
       const waiter = new Waiter()
       state.queue.push(waiter)
       const turn = state.queue.length === 1 ? this.head(state, ticket, now) : Effect.zipRight(
-        Effect.async<void>((resume) => {
-          // The head may have handed over before this fiber got here: then it is the head already.
-          if (state.queue[0] === waiter) resume(Effect.void)
-          else waiter.resume = () => resume(Effect.void)
-        }),
+        Effect.zipRight(
+          Deadline.markActivity("waiting for admission"),
+          Effect.async<void>((resume) => {
+            // The head may have handed over before this fiber got here: then it is the head already.
+            if (state.queue[0] === waiter) resume(Effect.void)
+            else waiter.resume = () => resume(Effect.void)
+          })
+        ),
         Effect.suspend(() => this.head(state, ticket, now))
       )
       return Effect.onInterrupt(turn, () => Effect.sync(() => this.leave(state, waiter)))
@@ -543,7 +546,8 @@ export const admit = <A, E, R>(
     const attempt = (): Effect.Effect<A, E, R> => {
       const ticket = admission.tryAcquire(state, cost)
       if (ticket === undefined) return Effect.zipRight(restore(admission.awaitSlot(state)), Effect.suspend(attempt))
-      return Effect.matchCauseEffect(restore(Effect.zipRight(admission.pace(state, ticket), call)), {
+      const paced = admission.pace(state, ticket)
+      return Effect.matchCauseEffect(restore(paced === Effect.void ? call : Effect.zipRight(paced, call)), {
         onFailure: (cause: Cause.Cause<E>) =>
           Effect.clockWith((clock) => {
             const failure = cause._tag === "Fail" ? Option.some<unknown>(cause.error) : failureOf(cause)
