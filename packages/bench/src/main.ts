@@ -43,6 +43,7 @@ import { ResilienceEvent } from "@effect-resilience/core"
 import { Effect, Runtime } from "effect"
 import * as os from "node:os"
 import { Bench } from "tinybench"
+import * as Memory from "./memory.js"
 import * as Providers from "./providers.js"
 import * as RedisBench from "./redis.js"
 import * as Report from "./report.js"
@@ -101,7 +102,12 @@ const runProviders = async (): Promise<void> => {
   }
 }
 
+/** `pnpm bench memory` runs the memory benchmark alone; `pnpm bench` runs everything. */
+const only = process.argv.slice(2).find((arg) => !arg.startsWith("-"))
+
 const main = async (): Promise<void> => {
+  if (only === "memory") return Memory.run()
+  if (only !== undefined) throw new Error(`unknown benchmark "${only}" (known: memory)`)
   const runtimes = await makeRuntimes()
   try {
     const all = variants(runtimes)
@@ -121,10 +127,16 @@ const main = async (): Promise<void> => {
   await runProviders()
   console.log()
   await RedisBench.run()
-} // The Redis benchmark forks this same file as its worker processes.
-;(process.argv.includes(RedisBench.workerFlag) ? RedisBench.runWorker(process.argv) : main()).catch(
-  (error: unknown) => {
-    console.error(error)
-    process.exitCode = 1
-  }
-)
+  console.log()
+  await Memory.run()
+} // The Redis and memory benchmarks fork this same file as their worker processes.
+;(process.argv.includes(RedisBench.workerFlag)
+  ? RedisBench.runWorker(process.argv)
+  : process.argv.includes(Memory.workerFlag)
+  ? Memory.runWorker(process.argv)
+  : main()).catch(
+    (error: unknown) => {
+      console.error(error)
+      process.exitCode = 1
+    }
+  )
