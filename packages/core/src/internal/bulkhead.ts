@@ -89,9 +89,9 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
   queued = 0
   pending = 0
   readonly waiters = new Set<Waiter>()
-  readonly setActiveGauge: (active: number) => void
-  readonly setQueuedGauge: (queued: number) => void
-  readonly reject: Effect.Effect<never, Bulkhead.BulkheadRejectedError>
+  /** Moves the key's gauges by a difference (see `metrics.bindGaugeDelta`). */
+  readonly moveActiveGauge: (delta: number) => void
+  readonly moveQueuedGauge: (delta: number) => void
   /** Ends a running call whichever way it exits; made once, not per call. */
   readonly onRunExit: {
     readonly onSuccess: (value: unknown) => Effect.Effect<unknown>
@@ -106,18 +106,8 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
   ) {
     this.maxConcurrent = limits.maxConcurrent
     this.maxQueue = limits.maxQueue
-    this.setActiveGauge = metrics.bind(Bulkhead.activeGauge, { "resilience.key": key })
-    this.setQueuedGauge = metrics.bind(Bulkhead.queuedGauge, { "resilience.key": key })
-    const countRejected = metrics.bind(Bulkhead.rejectedCounter, { "resilience.key": key })
-    this.reject = Effect.suspend(() => {
-      countRejected(1)
-      return Effect.zipRight(
-        ResilienceEvent.publish((at) => ResilienceEvent.CallRejected({ key, at, by: "Bulkhead" })),
-        Effect.fail(
-          new Bulkhead.BulkheadRejectedError({ key, maxConcurrent: this.maxConcurrent, maxQueue: this.maxQueue })
-        )
-      )
-    })
+    this.moveActiveGauge = metrics.bindGaugeDelta(Bulkhead.activeGauge, { "resilience.key": key })
+    this.moveQueuedGauge = metrics.bindGaugeDelta(Bulkhead.queuedGauge, { "resilience.key": key })
     this.onRunExit = {
       onSuccess: (value) => {
         this.leaveRunning()
@@ -130,6 +120,18 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
     }
   }
 
+  /** A call refused: rare next to calls admitted, so built when it happens rather than kept per key. */
+  reject(): Effect.Effect<never, Bulkhead.BulkheadRejectedError> {
+    metrics.bind(Bulkhead.rejectedCounter, { "resilience.key": this.key })(1)
+    const key = this.key
+    return Effect.zipRight(
+      ResilienceEvent.publish((at) => ResilienceEvent.CallRejected({ key, at, by: "Bulkhead" })),
+      Effect.fail(
+        new Bulkhead.BulkheadRejectedError({ key, maxConcurrent: this.maxConcurrent, maxQueue: this.maxQueue })
+      )
+    )
+  }
+
   get stats(): Effect.Effect<Bulkhead.Stats> {
     return Effect.sync(() => ({ active: this.active, queued: this.queued }))
   }
@@ -138,7 +140,7 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
   enter(): boolean {
     if (this.active + this.queued >= this.maxConcurrent + this.maxQueue) return false
     if (this.busy !== undefined && this.active + this.queued === 0) this.busy.set(this.key, this)
-    this.setQueued(this.queued + 1)
+    this.moveQueued(1)
     return true
   }
 
@@ -149,13 +151,13 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
 
   /** A queued call got its slot. */
   start(): void {
-    this.setQueued(this.queued - 1)
-    this.setActive(this.active + 1)
+    this.moveQueued(-1)
+    this.moveActive(1)
   }
 
   /** A running call ends: its slot goes to the first waiter, if any. */
   leaveRunning(): void {
-    this.setActive(this.active - 1)
+    this.moveActive(-1)
     this.passSlot()
     this.forgetIfIdle()
   }
@@ -174,7 +176,7 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
     } else {
       this.waiters.delete(waiter)
     }
-    this.setQueued(this.queued - 1)
+    this.moveQueued(-1)
     this.forgetIfIdle()
   }
 
@@ -192,14 +194,14 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
     if (this.busy !== undefined && this.active + this.queued === 0) this.busy.delete(this.key)
   }
 
-  private setActive(n: number): void {
-    this.active = n
-    this.setActiveGauge(n)
+  private moveActive(delta: number): void {
+    this.active += delta
+    this.moveActiveGauge(delta)
   }
 
-  private setQueued(n: number): void {
-    this.queued = n
-    this.setQueuedGauge(n)
+  private moveQueued(delta: number): void {
+    this.queued += delta
+    this.moveQueuedGauge(delta)
   }
 }
 
@@ -244,7 +246,7 @@ export const step = <A, E, R>(
     readonly onSuccess: (value: A) => Effect.Effect<A>
     readonly onFailure: (cause: Cause.Cause<E>) => Effect.Effect<never, E>
   }
-  if (!b.enter()) return b.reject
+  if (!b.enter()) return b.reject()
   if (b.mayStartNow()) {
     b.start()
     return Effect.matchCauseEffect(next(fiber), onRunExit)

@@ -1,5 +1,61 @@
+import { globalValue } from "effect/GlobalValue"
 import type * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
+
+// ---------------------------------------------------------------------------
+// Keys with series of their own
+// ---------------------------------------------------------------------------
+//
+// effect 3's global metric registry keeps every series it has ever been asked
+// for (it has no removal), so a metric tagged with an unbounded set of keys
+// (one per tenant, per user) grows the heap forever. The first `maxKeys`
+// distinct keys get series of their own; every later key is counted under
+// `resilience.key: "other"`. A key keeps its label for the life of the
+// process, so its series never split; the set is bounded by `maxKeys`.
+
+/** How many distinct keys get series of their own, unless set otherwise (`ResilienceMetrics.setMaxKeys`). */
+export const defaultMaxKeys = 1_000
+
+/** The `resilience.key` label of every key beyond the limit. */
+export const otherKey = "other"
+
+interface KeyLabels {
+  maxKeys: number
+  readonly labelled: Set<string>
+}
+
+// Process-wide, as the registry it protects is (two copies of this package share it).
+const keyLabels = globalValue(
+  Symbol.for("@effect-resilience/core/ResilienceMetrics/keyLabels"),
+  (): KeyLabels => ({ maxKeys: defaultMaxKeys, labelled: new Set() })
+)
+
+/** The `resilience.key` label for `key`: the key itself while there is room for it, else `"other"`. */
+export const keyLabel = (key: string): string => {
+  if (keyLabels.labelled.has(key)) return key
+  if (keyLabels.labelled.size < keyLabels.maxKeys) {
+    keyLabels.labelled.add(key)
+    return key
+  }
+  return otherKey
+}
+
+/** Implements `ResilienceMetrics.setMaxKeys`: keys labelled already keep their label. */
+export const setMaxKeys = (maxKeys: number): void => {
+  keyLabels.maxKeys = maxKeys
+}
+
+/** How many keys have series of their own. */
+export const labelledKeys = (): number => keyLabels.labelled.size
+
+// ---------------------------------------------------------------------------
+// Bound metrics
+// ---------------------------------------------------------------------------
+
+const labelsOf = (labels: Readonly<Record<string, string>>): ReadonlyArray<MetricLabel.MetricLabel> =>
+  Object.entries(labels).map(([name, value]) =>
+    MetricLabel.make(name, name === "resilience.key" ? keyLabel(value) : value)
+  )
 
 /**
  * A metric bound to fixed labels, as a plain function that updates it.
@@ -8,11 +64,26 @@ import * as MetricLabel from "effect/MetricLabel"
  * per-metric hook cache and costs a registry lookup (~2.5 µs) per update: too much for a counter
  * or gauge touched on every call. Updating the base metric with one label array made here hits
  * the cache. (Labels a caller adds with `Effect.tagMetrics` are not added to these updates.)
+ * A `resilience.key` label goes through `keyLabel`, so the series stay bounded whatever the keys.
+ * For counters and histograms: under `"other"` they add up every key beyond the limit.
  */
 export const bind = <In>(
   metric: Metric.Metric<any, In, any>,
   labels: Readonly<Record<string, string>>
 ): (input: In) => void => {
-  const tags = Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value))
+  const tags = labelsOf(labels)
   return (input) => metric.unsafeUpdate(input, tags)
+}
+
+/**
+ * A gauge bound to fixed labels, moved by differences (`+1`, `-1`) rather than set, so that the
+ * series of `"other"` holds the sum over every key beyond the limit (a set would show whichever
+ * key wrote last).
+ */
+export const bindGaugeDelta = (
+  gauge: Metric.Metric.Gauge<number>,
+  labels: Readonly<Record<string, string>>
+): (delta: number) => void => {
+  const tags = labelsOf(labels)
+  return (delta) => gauge.unsafeModify(delta, tags)
 }
