@@ -71,6 +71,9 @@ export const keyed = (options: Bulkhead.KeyedOptions): Effect.Effect<Bulkhead.Ke
 class Waiter {
   granted = false
   resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  /** Neighbours in the bulkhead's queue of waiters, while in it. */
+  prev: Waiter | undefined = undefined
+  next: Waiter | undefined = undefined
 }
 
 /**
@@ -88,7 +91,12 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
   active = 0
   queued = 0
   pending = 0
-  readonly waiters = new Set<Waiter>()
+  /**
+   * The calls waiting without a slot, first come first served: a list through the waiters themselves
+   * (no set per key, which most keys never need, and O(1) to take the first or remove any).
+   */
+  private firstWaiter: Waiter | undefined = undefined
+  private lastWaiter: Waiter | undefined = undefined
   /** Moves the key's gauges by a difference (see `metrics.bindGaugeDelta`). */
   readonly moveActiveGauge: (delta: number) => void
   readonly moveQueuedGauge: (delta: number) => void
@@ -146,7 +154,23 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
 
   /** Whether a call just entered may start at once: a slot is free and nobody waits for one. */
   mayStartNow(): boolean {
-    return this.waiters.size === 0 && this.active + this.pending < this.maxConcurrent
+    return this.firstWaiter === undefined && this.active + this.pending < this.maxConcurrent
+  }
+
+  /** A call waits for a slot, last in the queue. */
+  wait(waiter: Waiter): void {
+    waiter.prev = this.lastWaiter
+    if (this.lastWaiter === undefined) this.firstWaiter = waiter
+    else this.lastWaiter.next = waiter
+    this.lastWaiter = waiter
+  }
+
+  private unlink(waiter: Waiter): void {
+    if (waiter.prev === undefined) this.firstWaiter = waiter.next
+    else waiter.prev.next = waiter.next
+    if (waiter.next === undefined) this.lastWaiter = waiter.prev
+    else waiter.next.prev = waiter.prev
+    waiter.prev = waiter.next = undefined
   }
 
   /** A queued call got its slot. */
@@ -174,16 +198,16 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
       this.pending--
       this.passSlot()
     } else {
-      this.waiters.delete(waiter)
+      this.unlink(waiter)
     }
     this.moveQueued(-1)
     this.forgetIfIdle()
   }
 
   private passSlot(): void {
-    if (this.waiters.size === 0) return
-    const first: Waiter = this.waiters.values().next().value!
-    this.waiters.delete(first)
+    const first = this.firstWaiter
+    if (first === undefined) return
+    this.unlink(first)
     first.granted = true
     this.pending++
     // Wakes the waiter's fiber later; if it was interrupted first, `abandon` passes the slot on.
@@ -252,7 +276,7 @@ export const step = <A, E, R>(
     return Effect.matchCauseEffect(next(fiber), onRunExit)
   }
   const waiter = new Waiter()
-  b.waiters.add(waiter)
+  b.wait(waiter)
   const wait = Effect.async<void>((resume) => {
     // The fiber may have yielded between joining the queue and getting here, and been given a slot meanwhile.
     if (waiter.granted) resume(Effect.void)

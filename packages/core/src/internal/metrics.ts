@@ -52,10 +52,52 @@ export const labelledKeys = (): number => keyLabels.labelled.size
 // Bound metrics
 // ---------------------------------------------------------------------------
 
-const labelsOf = (labels: Readonly<Record<string, string>>): ReadonlyArray<MetricLabel.MetricLabel> =>
-  Object.entries(labels).map(([name, value]) =>
-    MetricLabel.make(name, name === "resilience.key" ? keyLabel(value) : value)
-  )
+/**
+ * Label arrays made once per distinct set of labels and shared: every key beyond the limit shares the
+ * arrays of `"other"`, so a key costs no label array of its own, and effect's per-metric hook cache
+ * (keyed by the array) finds one hook for all of them. Bounded: the `resilience.key` values are, and
+ * the other labels' values are few.
+ */
+const tagsCache = globalValue(
+  Symbol.for("@effect-resilience/core/ResilienceMetrics/tagsCache"),
+  () => new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+)
+
+/** The label array for `labels`, its `resilience.key` through `keyLabel`. */
+export const tagsOf = (labels: Readonly<Record<string, string>>): ReadonlyArray<MetricLabel.MetricLabel> => {
+  const entries = Object.entries(labels).map(([name, value]): [string, string] => [
+    name,
+    name === "resilience.key" ? keyLabel(value) : value
+  ])
+  const id = JSON.stringify(entries)
+  let tags = tagsCache.get(id)
+  if (tags === undefined) {
+    tags = entries.map(([name, value]) => MetricLabel.make(name, value))
+    tagsCache.set(id, tags)
+  }
+  return tags
+}
+
+/** Bound update functions, one per metric and label array (both bounded), shared like the arrays. */
+const boundCache = new WeakMap<object, Map<ReadonlyArray<MetricLabel.MetricLabel>, (input: any) => void>>()
+
+const bound = <In>(
+  metric: object,
+  tags: ReadonlyArray<MetricLabel.MetricLabel>,
+  make: () => (input: In) => void
+): (input: In) => void => {
+  let byTags = boundCache.get(metric)
+  if (byTags === undefined) {
+    byTags = new Map()
+    boundCache.set(metric, byTags)
+  }
+  let update = byTags.get(tags)
+  if (update === undefined) {
+    update = make()
+    byTags.set(tags, update)
+  }
+  return update
+}
 
 /**
  * A metric bound to fixed labels, as a plain function that updates it.
@@ -64,15 +106,16 @@ const labelsOf = (labels: Readonly<Record<string, string>>): ReadonlyArray<Metri
  * per-metric hook cache and costs a registry lookup (~2.5 µs) per update: too much for a counter
  * or gauge touched on every call. Updating the base metric with one label array made here hits
  * the cache. (Labels a caller adds with `Effect.tagMetrics` are not added to these updates.)
- * A `resilience.key` label goes through `keyLabel`, so the series stay bounded whatever the keys.
+ * A `resilience.key` label goes through `keyLabel`, so the series stay bounded whatever the keys;
+ * the function is shared by every key with the same labels (all keys beyond the limit).
  * For counters and histograms: under `"other"` they add up every key beyond the limit.
  */
 export const bind = <In>(
   metric: Metric.Metric<any, In, any>,
   labels: Readonly<Record<string, string>>
 ): (input: In) => void => {
-  const tags = labelsOf(labels)
-  return (input) => metric.unsafeUpdate(input, tags)
+  const tags = tagsOf(labels)
+  return bound(metric, tags, () => (input: In) => metric.unsafeUpdate(input, tags))
 }
 
 /**
@@ -84,6 +127,17 @@ export const bindGaugeDelta = (
   gauge: Metric.Metric.Gauge<number>,
   labels: Readonly<Record<string, string>>
 ): (delta: number) => void => {
-  const tags = labelsOf(labels)
-  return (delta) => gauge.unsafeModify(delta, tags)
+  const tags = tagsOf(labels)
+  // Its own cache entry: the same gauge and labels bound by `bind` set rather than move.
+  return bound(deltaKey(gauge), tags, () => (delta: number) => gauge.unsafeModify(delta, tags))
+}
+
+const deltaKeys = new WeakMap<object, object>()
+const deltaKey = (gauge: object): object => {
+  let key = deltaKeys.get(gauge)
+  if (key === undefined) {
+    key = {}
+    deltaKeys.set(gauge, key)
+  }
+  return key
 }
