@@ -2,10 +2,8 @@ import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as Backoff from "../Backoff.js"
 import * as Bulkhead from "../Bulkhead.js"
 import * as CircuitBreaker from "../CircuitBreaker.js"
@@ -94,7 +92,6 @@ export const make = (
   Effect.gen(function*() {
     const decoded = yield* validate(config)
     const runtime = yield* Effect.runtime<never>()
-    const scope = yield* Effect.scope
     // The policies' own errors carry their verdict; the call's own errors go to the user's classifier.
     const classify = withCarriedVerdicts(options?.classify)
 
@@ -135,44 +132,37 @@ export const make = (
 
     const retry = decoded.retry === false || decoded.retry === undefined ? undefined : decoded.retry
     const retryPolicies = new LruMap<Retry.Policy<unknown>>(10_000)
+    // One schedule for every key (a schedule holds no state of its own): ~500 bytes less per key.
+    const backoff = retry?.backoff === undefined ? undefined : Backoff.make(retry.backoff)
     const retryPolicy = (key: string): Retry.Policy<unknown> | undefined =>
       retry === undefined ? undefined : retryPolicies.getOrCreate(key, () =>
         Retry.policy({
           key,
           maxAttempts: retry.maxAttempts,
-          backoff: retry.backoff === undefined ? undefined : Backoff.make(retry.backoff),
+          backoff,
           retryAfterCeiling: retry.retryAfterCeiling,
           maxElapsed: retry.maxElapsed,
           budget: budget === undefined ? undefined : RetryBudget.withKey(budget, key),
           classify
         }))
 
-    // Limiters and timeouts are made per key on first use, by the fiber of that first call, in the context and
+    // Limiters are made per key on first use, by the fiber of that first call, in the context and
     // scope the pipeline was made in. Not with a nested `Runtime.runSync`: the finalizers it registers keep its
     // synchronous scheduler, which hands their continuations to the global one, past a custom scheduler's reach
     // (the simulator's virtual runtime then never saw a pipeline's scope close).
     const limiterOptions = decoded.rateLimiter === false ? undefined : decoded.rateLimiter
     const limiters = new LruMap<RateLimiter.RateLimiter<RateLimiter.RateLimitedLocallyError>>(10_000)
     const attemptTimeout = decoded.attemptTimeout === false ? undefined : decoded.attemptTimeout
-    // Each key's timeout lives in a scope of its own, closed when the key is dropped (least recently used
-    // beyond 10,000 keys) or when the pipeline's scope closes.
-    const timeouts = new LruMap<{ readonly timeout: Timeout.Timeout; readonly scope: Scope.CloseableScope }>(10_000)
+    // One timer for every key, closed with the pipeline's scope: a key's timeout holds no state.
+    const timeouts = attemptTimeout === undefined
+      ? undefined
+      : yield* Effect.orDie(Timeout.keyed({ after: attemptTimeout }))
 
-    const needsTimeout = (key: string) => attemptTimeout !== undefined && timeouts.use(key) === undefined
     const needsLimiter = (key: string) => limiterOptions !== undefined && limiters.use(key) === undefined
 
     /** Makes what `key` still lacks; run before the first call of a key (decided again when it runs). */
     const prepare = (key: string): Effect.Effect<void> =>
       Effect.gen(function*() {
-        if (attemptTimeout !== undefined && needsTimeout(key)) {
-          const own = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-          const timeout = yield* Effect.orDie(Scope.extend(Timeout.make({ after: attemptTimeout, key }), own))
-          const { evicted, kept } = timeouts.add(key, { timeout, scope: own })
-          // Another first call of the key may have made one meanwhile: the one kept wins. A dropped key's
-          // calls still in flight lose their attempt timeout (the least recently used of 10,000 keys).
-          if (kept.scope !== own) yield* Scope.close(own, Exit.void)
-          if (evicted !== undefined) yield* Scope.close(evicted.scope, Exit.void)
-        }
         if (limiterOptions !== undefined && needsLimiter(key)) {
           const made = yield* Effect.orDie(RateLimiter.make({
             key,
@@ -196,13 +186,10 @@ export const make = (
       runOptions?: Resilience.RunOptions
     ): Effect.Effect<A, E | Resilience.PolicyRejection, R> => {
       const key = runOptions?.key ?? "default"
-      const attemptTimeoutFor = attemptTimeout === undefined ? undefined : timeouts.use(key)?.timeout
+      const attemptTimeoutFor = timeouts?.get(key)
       const limiterFor = limiterOptions === undefined ? undefined : limiters.use(key)
-      if (
-        (attemptTimeout !== undefined && attemptTimeoutFor === undefined) ||
-        (limiterOptions !== undefined && limiterFor === undefined)
-      ) {
-        // The key's first call (or its first since it was dropped): make its timeout and limiter, then run.
+      if (limiterOptions !== undefined && limiterFor === undefined) {
+        // The key's first call (or its first since it was dropped): make its limiter, then run.
         return Effect.zipRight(prepare(key), Effect.suspend(() => run(effect, runOptions)))
       }
       let call: Effect.Effect<A, E | Resilience.PolicyRejection, R> = effect
