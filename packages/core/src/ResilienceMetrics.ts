@@ -11,7 +11,9 @@
  * - The first 1,000 distinct keys of the process (`maxKeys`) get series of
  *   their own; every later key is counted under `resilience.key: "other"`
  *   (`otherKey`): counters and histograms add those keys up, the bulkhead
- *   gauges hold their sum. A key keeps its label for the life of the process.
+ *   gauges hold their sum, and the gauges of one key's state
+ *   (`resilience.breaker.state`, `resilience.budget.level`) are not kept for
+ *   them. A key keeps its label for the life of the process.
  * - `setMaxKeys` changes the limit for keys not labelled yet; run it once at
  *   start-up, before the first call.
  *

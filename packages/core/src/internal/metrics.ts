@@ -141,3 +141,20 @@ const deltaKey = (gauge: object): object => {
   }
   return key
 }
+
+const ignore = (_: number): void => {}
+
+/**
+ * A gauge that holds a state of one key (a breaker's state, a budget's level), bound to fixed labels:
+ * set, and only for a key with series of its own. Under `"other"` it would show whichever key wrote
+ * last, which tells nothing, so those keys leave it alone.
+ */
+export const bindKeyGauge = (
+  gauge: Metric.Metric.Gauge<number>,
+  labels: Readonly<Record<string, string>>
+): (value: number) => void => {
+  const tags = tagsOf(labels)
+  return tags.some((tag) => tag.key === "resilience.key" && tag.value === otherKey)
+    ? ignore
+    : bound(gauge, tags, () => (value: number) => gauge.unsafeUpdate(value, tags))
+}
