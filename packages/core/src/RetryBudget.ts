@@ -27,7 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Metric from "effect/Metric"
-import * as MetricLabel from "effect/MetricLabel"
+import * as metrics from "./internal/metrics.js"
 import { Issues } from "./internal/validate.js"
 import { InvalidPolicyError } from "./PolicyError.js"
 import * as StateStore from "./StateStore.js"
@@ -283,7 +283,8 @@ export const withdraw = (self: RetryBudget): Effect.Effect<boolean> =>
       Effect.as(
         Effect.flatMap(
           self.store.level(self.key, now, self.settings),
-          (level) => Effect.sync(() => levelGauge.unsafeUpdate(level, [MetricLabel.make("resilience.key", self.key)]))
+          // Only for keys with series of their own (mem: see internal/metrics.ts).
+          (level) => Effect.sync(() => metrics.bindKeyGauge(levelGauge, { "resilience.key": self.key })(level))
         ),
         allowed
       )))
