@@ -8,6 +8,7 @@ import * as Equal from "effect/Equal"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { InvalidPolicyError } from "../PolicyError.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
@@ -69,6 +70,8 @@ class Entry {
   linked = true
   /** Set by the sweeper when it interrupts the attempt. */
   interruptor: FiberId.FiberId | undefined = undefined
+  /** The attempt this one runs inside, on the same fiber, if any (see `attempts`). */
+  outer: Entry | undefined = undefined
   constructor(
     readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
     readonly deadline: number,
@@ -337,13 +340,44 @@ export const step = <A, E, R>(
   const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
   const wheel = shared.wheel(clock)
   const entry = new Entry(fiber, clock.unsafeCurrentTimeMillis() + impl.afterMillis, wheel, impl)
+  entry.outer = attempts.get(fiber)
+  attempts.set(fiber, entry)
   const attempt = wheel.insert(entry) ? Effect.zipRight(wheel.start(), restore(self)) : restore(self)
-  return Effect.matchCauseEffect(attempt, {
-    onSuccess: (value): Effect.Effect<A, Timeout.AttemptTimeoutError> =>
-      entry.wheel.settle(entry) ? Effect.succeed(value) : timedOut(entry, Cause.empty),
-    onFailure: (cause): Effect.Effect<never, E | Timeout.AttemptTimeoutError> =>
-      entry.wheel.settle(entry) ? Effect.failCause(cause) : timedOut(entry, cause)
-  })
+  return Effect.matchCauseEffect(attempt, settle as Settle<A, E>)
+}
+
+/**
+ * The attempt running on each fiber, innermost first (`Entry.outer` leads to the ones it runs inside).
+ * The continuation of an attempt finds its entry here, on the fiber it runs on, so that it can be one
+ * pair of functions for every call instead of two closures (and their context) per call in flight:
+ * ~170 bytes of the heap a call holds while it runs. Attempts on one fiber end innermost first.
+ */
+const attempts = new Map<Fiber.RuntimeFiber<unknown, unknown>, Entry>()
+
+/** Takes the innermost attempt of the running fiber out of `attempts`. */
+const takeAttempt = (): Entry => {
+  const fiber = Option.getOrThrow(Fiber.getCurrentFiber())
+  const entry = attempts.get(fiber)!
+  if (entry.outer === undefined) attempts.delete(fiber)
+  else attempts.set(fiber, entry.outer)
+  return entry
+}
+
+interface Settle<A, E> {
+  readonly onSuccess: (value: A) => Effect.Effect<A, Timeout.AttemptTimeoutError>
+  readonly onFailure: (cause: Cause.Cause<E>) => Effect.Effect<never, E | Timeout.AttemptTimeoutError>
+}
+
+/** The continuation of every attempt: takes it out of its wheel, or turns its end into a timeout. */
+const settle: Settle<unknown, unknown> = {
+  onSuccess: (value) => {
+    const entry = takeAttempt()
+    return entry.wheel.settle(entry) ? Effect.succeed(value) : timedOut(entry, Cause.empty)
+  },
+  onFailure: (cause) => {
+    const entry = takeAttempt()
+    return entry.wheel.settle(entry) ? Effect.failCause(cause) : timedOut(entry, cause)
+  }
 }
 
 /**
