@@ -37,7 +37,12 @@
  * `LanguageModel` and an in-memory `HttpClient`, and `redis.ts` a circuit
  * breaker whose state is on Redis.
  *
- * Run it with `npx pnpm@10 bench` (about 30 s).
+ * Last, `memory.ts` measures the heap a call in flight holds (bare and through
+ * `Resilience.make()`) and the heap, metric series and CPU a key costs, each in
+ * a child process with `--expose-gc`.
+ *
+ * Run it with `npx pnpm@10 bench` (about 2 minutes); `npx pnpm@10 bench memory`
+ * runs the memory benchmark alone.
  */
 import { ResilienceEvent } from "@effect-resilience/core"
 import { Effect, Runtime } from "effect"

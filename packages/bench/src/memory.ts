@@ -12,7 +12,8 @@
  *   `calls` slots (the default's 100 slots and 1,000 queue places would reject
  *   the rest, which measures rejections, not calls in flight). The pipeline's
  *   key is warmed by one call first, so the figure is per call, not per key.
- *   The heap is read after a full collection once every call has reached the
+ *   Each call runs `pipeline.run(operation)` as an application does, `run` per
+ *   call. The heap is read after a full collection once every call has reached the
  *   operation, and again before any is released: retained bytes per call are
  *   (heap with the calls in flight − heap before forking them) / calls. The
  *   ratio is the pipeline's bytes per call over the bare fibers' bytes per call.
@@ -80,7 +81,10 @@ const measureInFlight = async (mode: "bare" | "pipeline"): Promise<InFlightResul
   const gate = Effect.runSync(Deferred.make<void>())
   let started = 0
   const operation = Effect.zipRight(Effect.sync(() => started++), Deferred.await(gate))
-  const call = pipeline === undefined ? operation : pipeline.run(operation, { key: "bench/memory" })
+  // As an application calls it: `run` per call (what `run` builds is part of what a call in flight holds).
+  const call = pipeline === undefined
+    ? Effect.suspend(() => operation)
+    : Effect.suspend(() => pipeline.run(operation, { key: "bench/memory" }))
   // Warm the key (its state is made by its first call) and the code paths.
   if (pipeline !== undefined) await Effect.runPromise(pipeline.run(Effect.void, { key: "bench/memory" }))
 

@@ -15,7 +15,8 @@
  * The sweeper is started by the first attempt that needs it, stops when no
  * attempt is in flight, and is interrupted when the scope of `Timeout.make`
  * closes. Everything goes through `Clock`, so `TestClock` times out attempts
- * at exact instants.
+ * at exact instants. `Timeout.keyed` serves any number of keys from one such
+ * timer: a key holds no state (the composed pipeline uses it).
  *
  * @since 0.1.0
  */
@@ -258,7 +259,8 @@ export interface Keyed {
  * first attempt that needs it, ends by itself when no attempt is in flight,
  * and is interrupted when the scope closes, so no timer keeps the process
  * alive. Make one `Timeout` per key where the program starts (a `Layer`), not
- * one per call.
+ * one per call; for many keys (one per tenant), `Timeout.keyed` serves them
+ * all from one timer.
  *
  * @example
  * ```ts
