@@ -65,14 +65,16 @@ const tagsCache = globalValue(
 
 /** The label array for `labels`, its `resilience.key` through `keyLabel`. */
 export const tagsOf = (labels: Readonly<Record<string, string>>): ReadonlyArray<MetricLabel.MetricLabel> => {
-  const entries = Object.entries(labels).map(([name, value]): [string, string] => [
-    name,
-    name === "resilience.key" ? keyLabel(value) : value
-  ])
-  const id = JSON.stringify(entries)
+  // The cache's key, built without intermediate arrays: this runs for every policy a new key makes.
+  let id = ""
+  for (const name in labels) {
+    id += `${name}\u0000${name === "resilience.key" ? keyLabel(labels[name]) : labels[name]}\u0001`
+  }
   let tags = tagsCache.get(id)
   if (tags === undefined) {
-    tags = entries.map(([name, value]) => MetricLabel.make(name, value))
+    tags = Object.entries(labels).map(([name, value]) =>
+      MetricLabel.make(name, name === "resilience.key" ? keyLabel(value) : value)
+    )
     tagsCache.set(id, tags)
   }
   return tags
