@@ -37,12 +37,18 @@
  * `LanguageModel` and an in-memory `HttpClient`, and `redis.ts` a circuit
  * breaker whose state is on Redis.
  *
- * Run it with `npx pnpm@10 bench` (about 30 s).
+ * Last, `memory.ts` measures the heap a call in flight holds (bare and through
+ * `Resilience.make()`) and the heap, metric series and CPU a key costs, each in
+ * a child process with `--expose-gc`.
+ *
+ * Run it with `npx pnpm@10 bench` (about 2 minutes); `npx pnpm@10 bench memory`
+ * runs the memory benchmark alone.
  */
 import { ResilienceEvent } from "@effect-resilience/core"
 import { Effect, Runtime } from "effect"
 import * as os from "node:os"
 import { Bench } from "tinybench"
+import * as Memory from "./memory.js"
 import * as Providers from "./providers.js"
 import * as RedisBench from "./redis.js"
 import * as Report from "./report.js"
@@ -101,7 +107,12 @@ const runProviders = async (): Promise<void> => {
   }
 }
 
+/** `pnpm bench memory` runs the memory benchmark alone; `pnpm bench` runs everything. */
+const only = process.argv.slice(2).find((arg) => !arg.startsWith("-"))
+
 const main = async (): Promise<void> => {
+  if (only === "memory") return Memory.run()
+  if (only !== undefined) throw new Error(`unknown benchmark "${only}" (known: memory)`)
   const runtimes = await makeRuntimes()
   try {
     const all = variants(runtimes)
@@ -121,10 +132,16 @@ const main = async (): Promise<void> => {
   await runProviders()
   console.log()
   await RedisBench.run()
-} // The Redis benchmark forks this same file as its worker processes.
-;(process.argv.includes(RedisBench.workerFlag) ? RedisBench.runWorker(process.argv) : main()).catch(
-  (error: unknown) => {
-    console.error(error)
-    process.exitCode = 1
-  }
-)
+  console.log()
+  await Memory.run()
+} // The Redis and memory benchmarks fork this same file as their worker processes.
+;(process.argv.includes(RedisBench.workerFlag)
+  ? RedisBench.runWorker(process.argv)
+  : process.argv.includes(Memory.workerFlag)
+  ? Memory.runWorker(process.argv)
+  : main()).catch(
+    (error: unknown) => {
+      console.error(error)
+      process.exitCode = 1
+    }
+  )

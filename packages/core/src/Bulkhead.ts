@@ -19,10 +19,12 @@
  * fair to newcomers; a call here with a free slot starts in the same step.)
  *
  * `Bulkhead.keyed` makes one bulkhead per key on demand (e.g. per model), with
- * bounded memory. Every bulkhead feeds two gauges tagged with `resilience.key`
- * (`resilience.bulkhead.active`, `resilience.bulkhead.queued`), and each
- * rejection is a `CallRejected` event (`by: "Bulkhead"`) and a count in
- * `resilience.bulkhead.rejected`.
+ * bounded memory (~0.4 KB per idle key kept). Every bulkhead feeds two gauges
+ * tagged with `resilience.key` (`resilience.bulkhead.active`,
+ * `resilience.bulkhead.queued`), and each rejection is a `CallRejected` event
+ * (`by: "Bulkhead"`) and a count in `resilience.bulkhead.rejected`. Beyond
+ * `ResilienceMetrics.maxKeys` keys the gauges of the later keys add up under
+ * `resilience.key: "other"`.
  *
  * In the full pipeline the bulkhead sits inside the circuit breaker, right
  * around the attempt: a rejection is transient, so `Retry` backs off and

@@ -6,6 +6,17 @@
  * metric is tagged with `resilience.key`, the protected key (e.g.
  * `"openai/gpt-4o"`).
  *
+ * **Details**
+ *
+ * - The first 1,000 distinct keys of the process (`maxKeys`) get series of
+ *   their own; every later key is counted under `resilience.key: "other"`
+ *   (`otherKey`): counters and histograms add those keys up, the bulkhead
+ *   gauges hold their sum, and the gauges of one key's state
+ *   (`resilience.breaker.state`, `resilience.budget.level`) are not kept for
+ *   them. A key keeps its label for the life of the process.
+ * - `setMaxKeys` changes the limit for keys not labelled yet; run it once at
+ *   start-up, before the first call.
+ *
  * **Gotchas**
  *
  * - A series is named by its metric and all its tags, in the order they were
@@ -17,11 +28,85 @@
  *   (see the examples of `retryDelay` and `retriesExhausted`).
  * - Exporters (e.g. `@effect/opentelemetry`) export every series with its
  *   tags; a backend sums over a tag when asked.
+ * - effect 3's global metric registry keeps every series it was ever asked
+ *   for (it has no removal): a label per tenant or per user would grow the
+ *   heap by ~2 KB per key, forever. Hence the limit: with keys per tenant, put
+ *   the tenant in spans or logs, and keep `maxKeys` near the number of
+ *   providers and models you want to watch one by one.
+ * - Which keys get their own series is first come, first served: a key first
+ *   used after the limit is reached is only ever seen under `"other"`.
  *
  * @since 0.1.0
  */
+import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as internal from "./internal/metrics.js"
+import { Issues } from "./internal/validate.js"
+import { InvalidPolicyError } from "./PolicyError.js"
+
+/**
+ * How many distinct keys get metric series of their own by default: 1,000.
+ * Later keys are counted under `otherKey`.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceMetrics } from "@effect-resilience/core"
+ *
+ * console.log(ResilienceMetrics.maxKeys) // 1000
+ * ```
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const maxKeys: number = internal.defaultMaxKeys
+
+/**
+ * The `resilience.key` label of every key beyond the limit: `"other"`.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceMetrics } from "@effect-resilience/core"
+ * import { Metric } from "effect"
+ *
+ * const others = Metric.value(
+ *   ResilienceMetrics.attempts.pipe(
+ *     Metric.tagged("resilience.key", ResilienceMetrics.otherKey),
+ *     Metric.tagged("resilience.outcome", "success")
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const otherKey: string = internal.otherKey
+
+/**
+ * Sets how many distinct keys get metric series of their own (a whole number
+ * ≥ 0), process-wide. Keys labelled already keep their series (the registry
+ * cannot drop them); a limit below their number only stops new ones. Run it
+ * once at start-up, e.g. as a layer.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceMetrics } from "@effect-resilience/core"
+ * import { Layer } from "effect"
+ *
+ * // Series for up to 50 providers and models; the rest under "other".
+ * const MetricsLive = Layer.effectDiscard(ResilienceMetrics.setMaxKeys(50))
+ * ```
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const setMaxKeys = (maxKeys: number): Effect.Effect<void, InvalidPolicyError> =>
+  Effect.suspend(() => {
+    const issues = new Issues()
+    issues.wholeNumber("maxKeys", maxKeys, 0)
+    if (issues.list.length > 0) return Effect.fail(new InvalidPolicyError({ policy: "metrics", issues: issues.list }))
+    return Effect.sync(() => internal.setMaxKeys(maxKeys))
+  })
 
 /**
  * Calls made through `Retry`, tagged with `resilience.outcome`: `success`,

@@ -57,7 +57,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Metric from "effect/Metric"
-import * as MetricLabel from "effect/MetricLabel"
+import * as metrics from "./internal/metrics.js"
 import * as check from "./internal/validate.js"
 import { Issues } from "./internal/validate.js"
 import { InvalidPolicyError } from "./PolicyError.js"
@@ -339,7 +339,8 @@ export const reserve = (self: RetryBudget): Effect.Effect<Reservation | undefine
       Effect.as(
         Effect.flatMap(
           self.store.level(self.key, now, self.settings),
-          (level) => Effect.sync(() => levelGauge.unsafeUpdate(level, [MetricLabel.make("resilience.key", self.key)]))
+          // Only for keys with series of their own (see internal/metrics.ts).
+          (level) => Effect.sync(() => metrics.bindKeyGauge(levelGauge, { "resilience.key": self.key })(level))
         ),
         allowed ? { budget: self, at: now } : undefined
       )))

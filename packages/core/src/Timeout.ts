@@ -15,7 +15,8 @@
  * The sweeper is started by the first attempt that needs it, stops when no
  * attempt is in flight, and is interrupted when the scope of `Timeout.make`
  * closes. Everything goes through `Clock`, so `TestClock` times out attempts
- * at exact instants.
+ * at exact instants. `Timeout.keyed` serves any number of keys from one such
+ * timer: a key holds no state (the composed pipeline uses it).
  *
  * @since 0.1.0
  */
@@ -197,6 +198,55 @@ export interface Timeout {
   readonly timer: Timer
 }
 
+/**
+ * The options of a family of timeouts, one per key (`Timeout.keyed`).
+ *
+ * @example
+ * ```ts
+ * import type { Timeout } from "@effect-resilience/core"
+ *
+ * const options: Timeout.KeyedOptions = { after: "2 minutes" }
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface KeyedOptions {
+  /** How long one attempt may take, for every key: a positive, finite duration. */
+  readonly after: Duration.DurationInput
+  /** How attempts are timed. Default `"shared"`. */
+  readonly timer?: Timer | undefined
+}
+
+/**
+ * Timeouts for any number of keys, served by one shared timer (`Timeout.keyed`).
+ *
+ * @example
+ * ```ts
+ * import { Timeout } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * declare const complete: Effect.Effect<string, Error>
+ *
+ * const program = Effect.gen(function*() {
+ *   const timeouts: Timeout.Keyed = yield* Timeout.keyed({ after: "30 seconds" })
+ *   return yield* complete.pipe(Timeout.protect(timeouts.get("openai/gpt-4o")))
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Keyed {
+  /** How long one attempt may take, for every key. */
+  readonly after: Duration.Duration
+  readonly timer: Timer
+  /** The timeout of a key: a name on the family's timer, cheap to ask for on every call. */
+  readonly get: (key: string) => Timeout
+  /** Attempts in flight, all keys together (also what `inFlight` says of any key's timeout). */
+  readonly inFlight: Effect.Effect<number>
+}
+
 // ---------------------------------------------------------------------------
 // Constructors
 // ---------------------------------------------------------------------------
@@ -209,7 +259,8 @@ export interface Timeout {
  * first attempt that needs it, ends by itself when no attempt is in flight,
  * and is interrupted when the scope closes, so no timer keeps the process
  * alive. Make one `Timeout` per key where the program starts (a `Layer`), not
- * one per call.
+ * one per call; for many keys (one per tenant), `Timeout.keyed` serves them
+ * all from one timer.
  *
  * @example
  * ```ts
@@ -229,6 +280,37 @@ export interface Timeout {
  */
 export const make: (options: Options) => Effect.Effect<Timeout, PolicyError.InvalidPolicyError, Scope.Scope> =
   internal.make
+
+/**
+ * Makes timeouts for any number of keys (one per provider, model, tenant),
+ * all served by one shared timer: one sweeper fiber per `Clock` for the
+ * whole family, whatever the number of keys. A key holds no state: its
+ * timeout is only a name that errors and events carry, so keys cost no
+ * memory and need no eviction. Fails with an `InvalidPolicyError` as `make`.
+ *
+ * **Gotchas**
+ *
+ * - `inFlight` of a key's timeout counts the attempts of every key.
+ *
+ * @example
+ * ```ts
+ * import { Timeout } from "@effect-resilience/core"
+ * import { Effect } from "effect"
+ *
+ * declare const complete: (tenant: string) => Effect.Effect<string, Error>
+ *
+ * const program = Effect.gen(function*() {
+ *   const timeouts = yield* Timeout.keyed({ after: "30 seconds" })
+ *   const answer = (tenant: string) => complete(tenant).pipe(Timeout.protect(timeouts.get(tenant)))
+ *   return yield* Effect.all([answer("tenant-1"), answer("tenant-2")])
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const keyed: (options: KeyedOptions) => Effect.Effect<Keyed, PolicyError.InvalidPolicyError, Scope.Scope> =
+  internal.keyed
 
 // ---------------------------------------------------------------------------
 // Combinators

@@ -75,6 +75,9 @@ export const keyed = (options: Bulkhead.KeyedOptions): Effect.Effect<Bulkhead.Ke
 class Waiter {
   granted = false
   resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  /** Neighbours in the bulkhead's queue of waiters, while in it. */
+  prev: Waiter | undefined = undefined
+  next: Waiter | undefined = undefined
 }
 
 /**
@@ -92,10 +95,15 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
   active = 0
   queued = 0
   pending = 0
-  readonly waiters = new Set<Waiter>()
-  readonly setActiveGauge: (active: number) => void
-  readonly setQueuedGauge: (queued: number) => void
-  readonly reject: Effect.Effect<never, Bulkhead.BulkheadRejectedError>
+  /**
+   * The calls waiting without a slot, first come first served: a list through the waiters themselves
+   * (no set per key, which most keys never need, and O(1) to take the first or remove any).
+   */
+  private firstWaiter: Waiter | undefined = undefined
+  private lastWaiter: Waiter | undefined = undefined
+  /** Moves the key's gauges by a difference (see `metrics.bindGaugeDelta`). */
+  readonly moveActiveGauge: (delta: number) => void
+  readonly moveQueuedGauge: (delta: number) => void
   /** Ends a running call whichever way it exits; made once, not per call. */
   readonly onRunExit: {
     readonly onSuccess: (value: unknown) => Effect.Effect<unknown>
@@ -110,18 +118,8 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
   ) {
     this.maxConcurrent = limits.maxConcurrent
     this.maxQueue = limits.maxQueue
-    this.setActiveGauge = metrics.bind(Bulkhead.activeGauge, { "resilience.key": key })
-    this.setQueuedGauge = metrics.bind(Bulkhead.queuedGauge, { "resilience.key": key })
-    const countRejected = metrics.bind(Bulkhead.rejectedCounter, { "resilience.key": key })
-    this.reject = Effect.suspend(() => {
-      countRejected(1)
-      return Effect.zipRight(
-        ResilienceEvent.publish((at) => ResilienceEvent.CallRejected({ key, at, by: "Bulkhead" })),
-        Effect.fail(
-          new Bulkhead.BulkheadRejectedError({ key, maxConcurrent: this.maxConcurrent, maxQueue: this.maxQueue })
-        )
-      )
-    })
+    this.moveActiveGauge = metrics.bindGaugeDelta(Bulkhead.activeGauge, { "resilience.key": key })
+    this.moveQueuedGauge = metrics.bindGaugeDelta(Bulkhead.queuedGauge, { "resilience.key": key })
     this.onRunExit = {
       onSuccess: (value) => {
         this.leaveRunning()
@@ -134,6 +132,18 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
     }
   }
 
+  /** A call refused: rare next to calls admitted, so built when it happens rather than kept per key. */
+  reject(): Effect.Effect<never, Bulkhead.BulkheadRejectedError> {
+    metrics.bind(Bulkhead.rejectedCounter, { "resilience.key": this.key })(1)
+    const key = this.key
+    return Effect.zipRight(
+      ResilienceEvent.publish((at) => ResilienceEvent.CallRejected({ key, at, by: "Bulkhead" })),
+      Effect.fail(
+        new Bulkhead.BulkheadRejectedError({ key, maxConcurrent: this.maxConcurrent, maxQueue: this.maxQueue })
+      )
+    )
+  }
+
   get stats(): Effect.Effect<Bulkhead.Stats> {
     return Effect.sync(() => ({ active: this.active, queued: this.queued }))
   }
@@ -142,24 +152,40 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
   enter(): boolean {
     if (this.active + this.queued >= this.maxConcurrent + this.maxQueue) return false
     if (this.busy !== undefined && this.active + this.queued === 0) this.busy.set(this.key, this)
-    this.setQueued(this.queued + 1)
+    this.moveQueued(1)
     return true
   }
 
   /** Whether a call just entered may start at once: a slot is free and nobody waits for one. */
   mayStartNow(): boolean {
-    return this.waiters.size === 0 && this.active + this.pending < this.maxConcurrent
+    return this.firstWaiter === undefined && this.active + this.pending < this.maxConcurrent
+  }
+
+  /** A call waits for a slot, last in the queue. */
+  wait(waiter: Waiter): void {
+    waiter.prev = this.lastWaiter
+    if (this.lastWaiter === undefined) this.firstWaiter = waiter
+    else this.lastWaiter.next = waiter
+    this.lastWaiter = waiter
+  }
+
+  private unlink(waiter: Waiter): void {
+    if (waiter.prev === undefined) this.firstWaiter = waiter.next
+    else waiter.prev.next = waiter.next
+    if (waiter.next === undefined) this.lastWaiter = waiter.prev
+    else waiter.next.prev = waiter.prev
+    waiter.prev = waiter.next = undefined
   }
 
   /** A queued call got its slot. */
   start(): void {
-    this.setQueued(this.queued - 1)
-    this.setActive(this.active + 1)
+    this.moveQueued(-1)
+    this.moveActive(1)
   }
 
   /** A running call ends: its slot goes to the first waiter, if any. */
   leaveRunning(): void {
-    this.setActive(this.active - 1)
+    this.moveActive(-1)
     this.passSlot()
     this.forgetIfIdle()
   }
@@ -176,16 +202,16 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
       this.pending--
       this.passSlot()
     } else {
-      this.waiters.delete(waiter)
+      this.unlink(waiter)
     }
-    this.setQueued(this.queued - 1)
+    this.moveQueued(-1)
     this.forgetIfIdle()
   }
 
   private passSlot(): void {
-    if (this.waiters.size === 0) return
-    const first: Waiter = this.waiters.values().next().value!
-    this.waiters.delete(first)
+    const first = this.firstWaiter
+    if (first === undefined) return
+    this.unlink(first)
     first.granted = true
     this.pending++
     // Wakes the waiter's fiber later; if it was interrupted first, `abandon` passes the slot on.
@@ -196,14 +222,14 @@ class BulkheadImpl implements Bulkhead.Bulkhead {
     if (this.busy !== undefined && this.active + this.queued === 0) this.busy.delete(this.key)
   }
 
-  private setActive(n: number): void {
-    this.active = n
-    this.setActiveGauge(n)
+  private moveActive(delta: number): void {
+    this.active += delta
+    this.moveActiveGauge(delta)
   }
 
-  private setQueued(n: number): void {
-    this.queued = n
-    this.setQueuedGauge(n)
+  private moveQueued(delta: number): void {
+    this.queued += delta
+    this.moveQueuedGauge(delta)
   }
 }
 
@@ -275,13 +301,13 @@ export const step = <A, E, R>(
     readonly onSuccess: (value: A) => Effect.Effect<A>
     readonly onFailure: (cause: Cause.Cause<E>) => Effect.Effect<never, E>
   }
-  if (!b.enter()) return b.reject
+  if (!b.enter()) return b.reject()
   if (b.mayStartNow()) {
     b.start()
     return Effect.matchCauseEffect(next(fiber), onRunExit)
   }
   const waiter = new Waiter()
-  b.waiters.add(waiter)
+  b.wait(waiter)
   const wait = Effect.async<void>((resume) => {
     // The fiber may have yielded between joining the queue and getting here, and been given a slot meanwhile.
     if (waiter.granted) resume(Effect.void)

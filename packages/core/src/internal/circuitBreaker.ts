@@ -4,7 +4,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as PubSub from "effect/PubSub"
@@ -20,6 +19,7 @@ import { InvalidPolicyError } from "../PolicyError.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
 import * as StateStore from "../StateStore.js"
 import { LruMap } from "./lru.js"
+import * as metrics from "./metrics.js"
 import { Issues } from "./validate.js"
 
 // ---------------------------------------------------------------------------
@@ -209,12 +209,13 @@ const build = <E>(
 ): CircuitBreaker.CircuitBreaker<E> => {
   const { classify, settings } = compiled
   const breakers = store.breaker
-  const gauge = Metric.tagged(CircuitBreaker.stateGauge, "resilience.key", key)
-  const rejected = Metric.tagged(CircuitBreaker.rejectedCounter, "resilience.key", key)
+  // Bound once per label set and shared; keys beyond the metrics' key limit are counted as "other" (mem).
+  const setGauge = metrics.bindKeyGauge(CircuitBreaker.stateGauge, { "resilience.key": key })
+  const countRejected = metrics.bind(CircuitBreaker.rejectedCounter, { "resilience.key": key })
 
   const announce = (transition: StateStore.Transition): Effect.Effect<void> =>
     Effect.zipRight(
-      Metric.set(gauge, gaugeValue[transition.to]),
+      Effect.sync(() => setGauge(gaugeValue[transition.to])),
       Effect.zipRight(
         PubSub.publish(hub, { ...transition, key }),
         ResilienceEvent.publish(() => toEvent(key, transition))
@@ -269,7 +270,7 @@ const build = <E>(
       const error = new CircuitBreaker.CircuitOpenError(
         retryAfter === undefined ? { key, state: admission.state } : { key, state: admission.state, retryAfter }
       )
-      return Metric.increment(rejected).pipe(
+      return Effect.sync(() => countRejected(1)).pipe(
         Effect.zipRight(
           ResilienceEvent.publish(() =>
             ResilienceEvent.CallRejected({ key, at: now, by: "CircuitBreaker", retryAfter })

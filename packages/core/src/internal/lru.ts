@@ -6,6 +6,14 @@ export class LruMap<V> {
   private readonly entries = new Map<string, V>()
   /** The most recently used key: using it again needs no reordering (the common case of a hot key). */
   private latest: string | undefined
+  /**
+   * Walks the keys in order, oldest first, and is kept from one eviction to the next. A `Map` leaves
+   * a hole where a key was deleted until it rehashes, and a fresh `keys()` skips every hole from the
+   * start: with keys used once, each eviction scanned thousands of holes (~8 % of the CPU of a new key).
+   * A Map iterator survives deletions and insertions: every key before it was evicted or moved to the
+   * end (where it meets it again), so the next key it gives is the least recently used one.
+   */
+  private order: Iterator<string> | undefined = undefined
 
   constructor(readonly maxKeys: number) {}
 
@@ -41,14 +49,23 @@ export class LruMap<V> {
     this.latest = key
     let evicted: V | undefined
     if (this.entries.size > this.maxKeys) {
-      // Map iterates in insertion order: the first key is the least recently used.
-      const oldest = this.entries.keys().next().value
+      const oldest = this.oldest()
       if (oldest !== undefined) {
         evicted = this.entries.get(oldest)
         this.entries.delete(oldest)
       }
     }
     return { kept: value, evicted }
+  }
+
+  /** The least recently used key (Map iterates in insertion order; an iterator once done stays done). */
+  private oldest(): string | undefined {
+    let next = this.order?.next()
+    if (next === undefined || next.done === true) {
+      this.order = this.entries.keys()
+      next = this.order.next()
+    }
+    return next.done === true ? undefined : next.value
   }
 
   delete(key: string): void {

@@ -3,7 +3,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as Backoff from "../Backoff.js"
 import * as Bulkhead from "../Bulkhead.js"
 import * as CircuitBreaker from "../CircuitBreaker.js"
@@ -14,9 +14,7 @@ import * as RateLimiter from "../RateLimiter.js"
 import type * as Resilience from "../Resilience.js"
 import * as Retry from "../Retry.js"
 import * as RetryBudget from "../RetryBudget.js"
-// Loaded before `./timeout.js`, which needs the public module's values at load time (the cycle resolves in this order).
-import "../Timeout.js"
-import type * as Timeout from "../Timeout.js"
+import * as Timeout from "../Timeout.js"
 import * as admissionInternal from "./admission.js"
 import * as bulkheadInternal from "./bulkhead.js"
 import * as circuitBreakerInternal from "./circuitBreaker.js"
@@ -84,7 +82,6 @@ export const make = (
 ): Effect.Effect<Resilience.Service, InvalidPolicyError, Scope.Scope> =>
   Effect.gen(function*() {
     const decoded = yield* validate(config)
-    const scope = yield* Effect.scope
     // The policies' own errors carry their verdict; the call's own errors go to the user's classifier.
     const classify = withCarriedVerdicts(options?.classify)
     const learning = decoded.rateLimiter !== false && decoded.rateLimiter !== undefined &&
@@ -135,12 +132,14 @@ export const make = (
 
     const retry = decoded.retry === false || decoded.retry === undefined ? undefined : decoded.retry
     const retryPolicies = new LruMap<Retry.Policy<unknown>>(10_000)
+    // One schedule for every key (a schedule holds no state of its own): ~500 bytes less per key.
+    const backoff = retry?.backoff === undefined ? undefined : Backoff.make(retry.backoff)
     const retryPolicy = (key: string): Retry.Policy<unknown> | undefined =>
       retry === undefined ? undefined : retryPolicies.getOrCreate(key, () =>
         Retry.policy({
           key,
           maxAttempts: retry.maxAttempts,
-          backoff: retry.backoff === undefined ? undefined : Backoff.make(retry.backoff),
+          backoff,
           retryAfterCeiling: retry.retryAfterCeiling,
           maxElapsed: retry.maxElapsed,
           onOpenCircuit: retry.onOpenCircuit,
@@ -149,8 +148,9 @@ export const make = (
         }))
 
     // Everything a key needs besides its breaker, bulkhead and retry policy (kept by their own modules): its
-    // attempt timeout, its configured limiter and its learned admission state, made at the key's first call in one
-    // synchronous step, so that concurrent first calls of a key make them once.
+    // configured limiter and its learned admission state, made at the key's first call in one synchronous step,
+    // so that concurrent first calls of a key make them once. Attempt timeouts need nothing per key: one timer
+    // serves every key, closed with the pipeline's scope.
     const limiterConfig = decoded.rateLimiter === false || decoded.rateLimiter === undefined
       ? undefined
       : decoded.rateLimiter
@@ -166,25 +166,16 @@ export const make = (
       }, classify)
     const failFast = limiterConfig?.onExceeded === "fail"
     const attemptTimeout = decoded.attemptTimeout === false ? undefined : decoded.attemptTimeout
+    const timeouts = attemptTimeout === undefined
+      ? undefined
+      : yield* Effect.orDie(Timeout.keyed({ after: attemptTimeout }))
 
     interface KeyEntry {
-      readonly timeout: Timeout.Timeout | undefined
       readonly limiter: RateLimiter.RateLimiter<RateLimiter.RateLimitedLocallyError> | undefined
       readonly admission: admissionInternal.KeyState | undefined
     }
     const entries = new LruMap<KeyEntry>(10_000)
-    // Timeouts of keys dropped (least recently used beyond 10,000 keys), closed by the next call that runs.
-    let retired: Array<Timeout.Timeout> = []
-    // The timeouts of the keys kept, closed with the pipeline's scope.
-    const live = new Set<Timeout.Timeout>()
-    const makeTimeout = (key: string): Timeout.Timeout | undefined => {
-      if (attemptTimeout === undefined) return undefined
-      const timeout = timeoutInternal.unsafeMake(attemptTimeout, key)
-      live.add(timeout)
-      return timeout
-    }
     const makeEntry = (key: string): KeyEntry => ({
-      timeout: makeTimeout(key),
       limiter: limiterStores === undefined || limiterConfig === undefined ? undefined : rateLimiterInternal.unsafeMake({
         key,
         requestsPerMinute: limiterConfig.requestsPerMinute,
@@ -194,30 +185,7 @@ export const make = (
       }, limiterStores),
       admission: admission?.makeState(key)
     })
-    const entryOf = (key: string): KeyEntry => {
-      const existing = entries.use(key)
-      if (existing !== undefined) return existing
-      const { evicted, kept } = entries.add(key, makeEntry(key))
-      // A dropped key's calls still in flight lose their attempt timeout (the least recently used of 10,000 keys).
-      if (evicted?.timeout !== undefined) {
-        live.delete(evicted.timeout)
-        retired.push(evicted.timeout)
-      }
-      return kept
-    }
-    const closeRetired: Effect.Effect<void> = Effect.suspend(() => {
-      const closing = retired
-      retired = []
-      return Effect.forEach(closing, timeoutInternal.close, { discard: true })
-    })
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.suspend(() => {
-        const open = Array.from(live)
-        live.clear()
-        return Effect.zipRight(closeRetired, Effect.forEach(open, timeoutInternal.close, { discard: true }))
-      })
-    )
+    const entryOf = (key: string): KeyEntry => entries.use(key) ?? entries.add(key, makeEntry(key)).kept
 
     const deadline = decoded.deadline === false ? undefined : decoded.deadline
 
@@ -227,8 +195,7 @@ export const make = (
     ): Effect.Effect<A, E | Resilience.PolicyRejection, R> => {
       const key = runOptions?.key ?? "default"
       const entry = entryOf(key)
-      if (retired.length > 0) return Effect.zipRight(closeRetired, Effect.suspend(() => run(effect, runOptions)))
-      const attemptTimeoutFor = entry.timeout
+      const attemptTimeoutFor = timeouts?.get(key)
       let call: Effect.Effect<A, E | Resilience.PolicyRejection, R> = effect
       const bulkhead = bulkheads?.get(key)
       const breaker = breakers?.get(key)
