@@ -20,7 +20,17 @@ import * as path from "node:path"
 import { option, packAll, publishablePackages, root, run } from "./lib/workspace.mjs"
 
 const started = Date.now()
-const step = (message) => console.log(`\n[consumer ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`)
+let current = "start"
+const step = (message) => {
+  current = message.split("\n")[0]
+  console.log(`\n[consumer ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`)
+}
+// A failed command has printed its own output: say which step failed, without a stack trace of this script.
+process.on("uncaughtException", (error) => {
+  if (error.status === undefined) console.error(error)
+  console.error(`\nconsumer check FAILED at: ${current}`)
+  process.exit(1)
+})
 
 // ---------------------------------------------------------------------------------------------------------------
 // The project, outside the workspace
