@@ -56,7 +56,10 @@ const packages = publishablePackages()
 const tarballs = tarballDir === undefined
   ? packAll(path.join(project, "tarballs"))
   : new Map(packages.map((pkg) => {
-    const file = path.join(tarballDir, `${pkg.manifest.name.replace(/^@/, "").replace("/", "-")}-${pkg.manifest.version}.tgz`)
+    const file = path.join(
+      tarballDir,
+      `${pkg.manifest.name.replace(/^@/, "").replace("/", "-")}-${pkg.manifest.version}.tgz`
+    )
     if (!fs.existsSync(file)) throw new Error(`no tarball for ${pkg.manifest.name}: ${file}`)
     return [pkg.manifest.name, file]
   }))
