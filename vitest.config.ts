@@ -1,10 +1,10 @@
 import { defineConfig } from "vitest/config"
+import projects from "./vitest.workspace.js"
 
-// Every package is one vitest project; each package's `vitest.config.ts` merges `vitest.shared.ts`.
-// (vitest 3.2 replaces the former `vitest.workspace.ts` with `test.projects`.)
+// Every package is one vitest project, listed in `vitest.workspace.ts`.
 export default defineConfig({
   test: {
-    projects: ["packages/*/vitest.config.ts"],
+    projects,
     // vitest uses cores - 1 workers by default: one, on the 2-core CI machine.
     maxWorkers: 2,
     minWorkers: 1

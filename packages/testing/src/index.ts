@@ -26,12 +26,14 @@ export * as FaultInjection from "./FaultInjection.js"
  */
 export * as ScriptedProvider from "./ScriptedProvider.js"
 
-/**
- * Reproducible randomness for jitter and fault injection, re-exported from `@effect-resilience/core`.
- *
- * @since 0.1.0
- */
-export { SeededRandom } from "@effect-resilience/core"
+export {
+  /**
+   * Reproducible randomness for jitter and fault injection, re-exported from `@effect-resilience/core`.
+   *
+   * @since 0.1.0
+   */
+  SeededRandom
+} from "@effect-resilience/core"
 
 /**
  * VirtualTime: assert a schedule's delays in one line, run effects to their end under `TestClock`, poll real
