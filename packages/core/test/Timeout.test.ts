@@ -15,6 +15,8 @@ import * as PolicyError from "../src/PolicyError.js"
 import * as ResilienceEvent from "../src/ResilienceEvent.js"
 import * as Retry from "../src/Retry.js"
 import * as Timeout from "../src/Timeout.js"
+// After the public module: the two import each other, and the public one must be loaded first.
+import * as timeoutInternal from "../src/internal/timeout.js"
 import { failureOf, runVirtual } from "./utils.js"
 
 /** A provider call that answers after `duration` of `Clock` time. */
@@ -364,6 +366,52 @@ describe("Timeout.protect (shared timer)", () => {
       const { endedAt, exit } = yield* Fiber.join(second)
       expect(endedAt).toBe(11_000)
       expect(Timeout.isAttemptTimeoutError(failureOf(exit))).toBe(true)
+    }))
+})
+
+describe("Timeout.keyed", () => {
+  it.scoped("times out each key's attempts at its instant, naming the key, on one timer", () =>
+    Effect.gen(function*() {
+      const timeouts = yield* Timeout.keyed({ after: "10 seconds" })
+      const a = yield* timed(slowCall("30 seconds").pipe(Timeout.protect(timeouts.get("tenant-a"))))
+      yield* TestClock.adjust("4 seconds")
+      const b = yield* timed(slowCall("30 seconds").pipe(Timeout.protect(timeouts.get("tenant-b"))))
+      const c = yield* timed(slowCall("1 second").pipe(Timeout.protect(timeouts.get("tenant-c"))))
+      yield* Effect.yieldNow()
+      expect(yield* timeouts.inFlight).toBe(3)
+      yield* TestClock.adjust("10 seconds")
+      const ends = yield* Effect.forEach([a, b, c], Fiber.join)
+      expect(ends.map(({ endedAt }) => endedAt)).toEqual([10_000, 14_000, 5_000])
+      expect(failureOf(ends[0].exit)).toMatchObject({ _tag: "AttemptTimeoutError", key: "tenant-a" })
+      expect(failureOf(ends[1].exit)).toMatchObject({ _tag: "AttemptTimeoutError", key: "tenant-b" })
+      expect(ends[2].exit).toEqual(Exit.succeed("answer"))
+      expect(yield* timeouts.inFlight).toBe(0)
+    }))
+
+  it.scoped("leaves nothing behind for attempts that succeed, fail, die, time out, nest or are interrupted", () =>
+    Effect.gen(function*() {
+      const timeouts = yield* Timeout.keyed({ after: "10 seconds" })
+      const protect = <A, E>(effect: Effect.Effect<A, E>, key = "k") => Timeout.protect(effect, timeouts.get(key))
+      yield* protect(Effect.succeed(1))
+      yield* Effect.exit(protect(Effect.fail("no")))
+      yield* Effect.exit(protect(Effect.die("bug")))
+      // Nested on one fiber: the outer one times out (at 10 s) while the inner one (due at 11 s) still runs.
+      const nested = yield* timed(protect(protect(slowCall("30 seconds"), "inner").pipe(Effect.delay("1 second"))))
+      const interrupted = yield* Effect.fork(protect(slowCall("30 seconds")))
+      yield* TestClock.adjust("2 seconds")
+      expect(timeoutInternal.fibersWithAttempts()).toBe(2)
+      yield* Fiber.interrupt(interrupted)
+      yield* TestClock.adjust("10 seconds")
+      const { exit } = yield* Fiber.join(nested)
+      expect(failureOf(exit)).toMatchObject({ _tag: "AttemptTimeoutError", key: "k" })
+      expect(timeoutInternal.fibersWithAttempts()).toBe(0)
+      expect(yield* timeouts.inFlight).toBe(0)
+    }))
+
+  it.effect("refuses the options make refuses", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(Timeout.keyed({ after: "0 millis" })))
+      expect(error).toBeInstanceOf(PolicyError.InvalidPolicyError)
     }))
 })
 

@@ -354,6 +354,9 @@ export const step = <A, E, R>(
  */
 const attempts = new Map<Fiber.RuntimeFiber<unknown, unknown>, Entry>()
 
+/** How many fibers have an attempt on a shared timer in flight (for tests: nothing may be left behind). */
+export const fibersWithAttempts = (): number => attempts.size
+
 /** Takes the innermost attempt of the running fiber out of `attempts`. */
 const takeAttempt = (): Entry => {
   const fiber = Option.getOrThrow(Fiber.getCurrentFiber())
