@@ -276,13 +276,15 @@ export interface Observation {
   /**
    * The provider's request limit, per minute (`x-ratelimit-limit-requests`,
    * `anthropic-ratelimit-requests-limit`). A pipeline learns its admission
-   * rate from it (`limitRequests / 60 s`); `RateLimiter.observe` ignores it.
+   * rate from it (`limitRequests / 60 s`); `RateLimiter.observe` keeps its
+   * configured rate, and only reads that a limit is stated (see there).
    */
   readonly limitRequests?: number | undefined
   /**
    * The provider's token limit, per minute (`x-ratelimit-limit-tokens`,
    * `anthropic-ratelimit-tokens-limit`). A pipeline learns its token rate
-   * from it; `RateLimiter.observe` ignores it.
+   * from it; `RateLimiter.observe` keeps its configured rate, and only
+   * reads that a limit is stated (see there).
    */
   readonly limitTokens?: number | undefined
   /** Requests the provider will still take before its limit resets. */
@@ -469,7 +471,11 @@ export const protect: {
  *
  * - `remainingX: n` with n ≥ 1: the X bucket is lowered to n if it holds more
  *   (the provider's word beats the limiter's estimate);
- * - `remainingX: 0` with `resetX: d`: no call is admitted before `d` from now.
+ * - `remainingX: 0` beside `limitX` (as OpenAI and Anthropic send them), for
+ *   a resource the limiter counts: the X bucket is emptied, so the next unit
+ *   is one refill interval away. Such a provider's reset is the time until
+ *   its bucket is *full* again (up to a minute), no reason to pause;
+ * - `remainingX: 0` with `resetX: d` otherwise: no call is admitted before `d` from now.
  *   The X bucket is drained (taking the missing units, below zero) to the
  *   level at which the next call waits `d`, so calls resume after `d` paced at
  *   the configured rate rather than all at once; and this limiter holds every

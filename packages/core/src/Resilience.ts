@@ -35,7 +35,9 @@
  *   `@effect/ai` layers): `limitRequests` / `limitTokens` set the rate to
  *   `limit / 60 s` (a bucket of one second's worth of requests, a minute's
  *   worth of tokens); `remaining` lowers what is left. With no limit known,
- *   `remaining: 0` and a reset hold the key until the reset.
+ *   `remaining: 0` and a reset hold the key until the reset. Headers take
+ *   precedence over a rate learned from 429s: the first ones set the level
+ *   to their `remaining` (up to the bucket's size).
  * - 429s alone (a provider with no such headers): every caller of the key is
  *   held until the Retry-After has passed (one pause for all), and the rate
  *   drops to 0.7 × the success rate measured since the previous 429 (at least

@@ -212,6 +212,34 @@ describe("learned admission: throttling (429s without headers)", () => {
       expect([inSecond(2), inSecond(3), inSecond(4), inSecond(5), inSecond(6)]).toEqual([17, 20, 20, 20, 24])
     }))
 
+  it.scoped("headers after throttling take precedence: the level they state, then remaining only lowers it", () =>
+    collecting((events) =>
+      Effect.gen(function*() {
+        const pipeline = yield* Resilience.make(only())
+        // A 429 without Retry-After and no success yet: throttled to 1 a second (a bucket of 1).
+        const throttled = timed("0 millis", Effect.fail(rateLimited()))
+        yield* burst(pipeline, throttled.call, 1, { key }, "0 millis")
+        // Then headers: 600 a minute (10 a second, a bucket of 10), 5 left.
+        yield* pipeline.observe(key, { limitRequests: 600, remainingRequests: 5 })
+        const ok = timed("0 millis")
+        const sending = yield* Effect.fork(
+          Effect.all(Array.from({ length: 7 }, () => pipeline.run(ok.call, { key })), { concurrency: "unbounded" })
+        )
+        yield* TestClock.adjust("200 millis")
+        expect(ok.instants).toEqual([0, 0, 0, 0, 0, 100, 200])
+        yield* Fiber.join(sending)
+        // At 200 ms, a stale answer (sent before those 7) says 9 are left: no credit, the bucket stays empty.
+        yield* pipeline.observe(key, { limitRequests: 600, remainingRequests: 9 })
+        const later = timed("0 millis")
+        yield* burst(pipeline, later.call, 2, { key }, "1 second")
+        expect(later.instants).toEqual([300, 400])
+        expect(learned(events)).toEqual([
+          { at: 0, resource: "requests", perMinute: 60, source: "throttling" },
+          { at: 0, resource: "requests", perMinute: 600, source: "headers" }
+        ])
+      })
+    ))
+
   it.scoped("a provider that never answers 429 is never slowed: failures leave the cold-start window as it is", () =>
     collecting((events) =>
       Effect.gen(function*() {

@@ -263,6 +263,29 @@ describe("RateLimiter.observe", () => {
       expect(yield* burst(limiter, 3)).toEqual([10_000, 10_100, 10_200])
     }))
 
+  it.effect("remaining 0 beside the limit empties the bucket, with no pause until the reset", () =>
+    Effect.gen(function*() {
+      // OpenAI's and Anthropic's reset is the time until the bucket is full again: holding until then idles.
+      const limiter = yield* RateLimiter.make({ requestsPerMinute: 600, tokensPerMinute: 6_000 })
+      yield* RateLimiter.observe(limiter, {
+        limitRequests: 600,
+        remainingRequests: 0,
+        resetRequests: "1 second",
+        limitTokens: 6_000,
+        remainingTokens: 0,
+        resetTokens: "60 seconds"
+      })
+      // Both buckets empty: 1 request 100 ms away, 50 tokens 500 ms away (10 ms each), not 60 s.
+      expect(yield* burst(limiter, 2, { tokens: 50 })).toEqual([500, 1_000])
+    }))
+
+  it.effect("remaining 0 beside the limit of a resource the limiter does not count still pauses it", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ requestsPerMinute: 600 })
+      yield* RateLimiter.observe(limiter, { limitTokens: 6_000, remainingTokens: 0, resetTokens: "5 seconds" })
+      expect(yield* burst(limiter, 2)).toEqual([5_000, 5_000])
+    }))
+
   it.effect("in fail mode, a pause refuses calls with the time left as retryAfter", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ requestsPerMinute: 600, onExceeded: "fail" })

@@ -13,6 +13,9 @@
  *   `limit / 60 s`; the requests bucket holds one second's worth (`max(1, floor(limit / 60))`), the tokens bucket a
  *   minute's (`limit`), like a configured limiter's default bursts. `remaining` lowers the bucket to what the
  *   provider says is left (never raises it: responses arrive late, and calls sent since are already charged).
+ *   Headers take precedence over throttling: the first ones after a rate learned from 429s set the rate from the
+ *   limit and the level to `remaining` (up or down, at most the bucket's size, less the other attempts in flight);
+ *   a Retry-After's pause still holds.
  *   With a limit known, `remaining: 0` leaves the next unit one interval away (OpenAI's and Anthropic's resets are
  *   the time until the bucket is *full* again, so holding until the reset would idle up to a minute); with no limit
  *   known, `remaining: 0` and a reset hold the key's admissions until the reset.
@@ -99,6 +102,12 @@ class Bucket {
     if (this.level > level) this.level = level
   }
 
+  /** Sets the level, up or down (at most the capacity); a pause in course stays. */
+  setLevel(now: number, level: number): void {
+    this.refill(now)
+    this.level = Math.min(this.capacity, level)
+  }
+
   /** Holds at most `level` units at `until` (what it would hold then, if less), refilling only from then on. */
   pauseUntil(now: number, until: number, level: number): void {
     this.refill(now)
@@ -130,6 +139,8 @@ export class KeyState {
   window: number | undefined
   inFlight = 0
   inFlightTokens = 0
+  /** Attempts sent through the buckets (paced) and not yet settled, window or not. */
+  paced = 0
   waiters: Array<() => void> = []
   /** Throttling: the success rate (per second) measured at the last 429, the time of that 429, CUBIC's K (s). */
   lastMax = 0
@@ -149,6 +160,8 @@ export class KeyState {
 /** What one admitted attempt holds. */
 export class Ticket {
   sentAt = 0
+  /** Whether the attempt took its units from the buckets (and counts in `KeyState.paced` until settled). */
+  paced = false
   constructor(readonly slot: boolean, readonly cost: number) {}
 }
 
@@ -253,6 +266,8 @@ export class Admission {
     state.requests?.take(now, 1)
     if (ticket.cost > 0) state.tokens?.take(now, ticket.cost)
     ticket.sentAt = now
+    ticket.paced = true
+    state.paced++
   }
 
   /** Waits for the attempt's turn: at once when nobody queues and the buckets hold enough, else in the queue. */
@@ -387,7 +402,13 @@ export class Admission {
       if (state.heldUntil > now) state.requests.pauseUntil(now, state.heldUntil, 1)
     } else {
       state.requests.setRate(now, perMinute / 60_000, capacity)
-      if (remaining !== undefined) state.requests.lowerTo(now, remaining)
+      if (remaining !== undefined) {
+        // The first headers after throttling: their word beats the estimate from 429s, up or down (less the
+        // attempts still in flight besides this answer's, which the provider may not have counted yet). Once the
+        // headers rule, `remaining` only lowers: an answer arrives late, and calls sent since are charged already.
+        if (fresh) state.requests.setLevel(now, remaining - Math.max(0, state.paced - 1))
+        else state.requests.lowerTo(now, remaining)
+      }
     }
     this.endColdStart(state)
     if (!changed) return undefined
@@ -477,6 +498,10 @@ export class Admission {
     now: number,
     failure: Option.Option<unknown>
   ): ResilienceEvent.ResilienceEvent | undefined {
+    if (ticket.paced) {
+      ticket.paced = false
+      state.paced--
+    }
     if (Option.isNone(failure)) {
       state.successes++
       this.release(state, ticket, true)

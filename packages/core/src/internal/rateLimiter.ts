@@ -408,8 +408,16 @@ export const observe = <L>(
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const l = limiter as unknown as RateLimiterImpl
     const retryAfter = millisOf(observation.retryAfter)
-    const requests = resourceObservation(observation.remainingRequests, observation.resetRequests)
-    const tokens = resourceObservation(observation.remainingTokens, observation.resetTokens)
+    const requests = resourceObservation(
+      observation.remainingRequests,
+      observation.resetRequests,
+      l.requests !== undefined && stated(observation.limitRequests)
+    )
+    const tokens = resourceObservation(
+      observation.remainingTokens,
+      observation.resetTokens,
+      l.tokens !== undefined && stated(observation.limitTokens)
+    )
     if (retryAfter !== undefined) hold(l, "requests", now + retryAfter)
     if (requests.pause !== undefined) hold(l, "requests", now + requests.pause)
     if (tokens.pause !== undefined) hold(l, "tokens", now + tokens.pause)
@@ -425,15 +433,25 @@ interface ResourceObservation {
   readonly pause: number | undefined
 }
 
+/**
+ * With the provider's limit stated (OpenAI and Anthropic send it beside `remaining` and `reset`), its `reset` is
+ * the time until its bucket is *full* again, up to a minute: no reason to pause. The limiter's own bucket then
+ * stands for the provider's, and `remaining: 0` only empties it (the next unit one interval away), as learned
+ * admission does.
+ */
 const resourceObservation = (
   remaining: number | undefined,
-  reset: Duration.DurationInput | undefined
+  reset: Duration.DurationInput | undefined,
+  limitStated: boolean
 ): ResourceObservation => {
   const left = typeof remaining === "number" && Number.isFinite(remaining)
     ? Math.max(0, Math.floor(remaining))
     : undefined
-  return { remaining: left, pause: left === 0 ? millisOf(reset) : undefined }
+  return { remaining: left, pause: left === 0 && !limitStated ? millisOf(reset) : undefined }
 }
+
+/** Whether an observation states a limit: a finite number > 0. */
+const stated = (limit: number | undefined): boolean => typeof limit === "number" && Number.isFinite(limit) && limit > 0
 
 /** Milliseconds of a duration from outside: `undefined` when it is absent, unreadable or infinite; ≥ 0. */
 const millisOf = (input: Duration.DurationInput | undefined): number | undefined => {

@@ -24,7 +24,9 @@ export const makeBucket = (perMinute: number, capacity: number) => {
     wait: (now: number, cost: number): number => {
       refill(now)
       const needed = Math.min(cost, capacity)
-      return level >= needed ? 0 : (needed - level) * 60_000 / perMinute
+      // A floating-point refill may fall short by a hair (1e-13 of a token) at the exact instant a client paced
+      // at the same rate sends: a real provider counts whole units, so that hair is no reason for a 429.
+      return level >= needed - 1e-9 ? 0 : (needed - level) * 60_000 / perMinute
     },
     /** Takes `cost` units (capped at the capacity); call after `wait` said 0 at the same instant. */
     take: (cost: number): void => {
