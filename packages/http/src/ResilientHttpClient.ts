@@ -29,7 +29,8 @@
  *   `"Encode"` that never names the value — Node's client would throw;
  * - decisions are made on the status and headers only: a 2xx response is
  *   returned as soon as its headers arrive, its body (a stream of tokens)
- *   untouched and never read twice;
+ *   untouched and never read twice; it keeps its bulkhead slot until that
+ *   body has been read (see Gotchas);
  * - a request whose body is a stream is sent once only: it cannot be replayed;
  * - the rate-limit headers of every response, success or failure
  *   (`x-ratelimit-*`, `anthropic-ratelimit-*`, `retry-after`,
@@ -42,6 +43,25 @@
  *
  * Do not add `HttpClient.retryTransient` on top: it would retry, at once,
  * what the pipeline already decided not to.
+ *
+ * **Gotchas**
+ *
+ * - A response holds its bulkhead slot until its body has been read (`text`,
+ *   `json`, `arrayBuffer`, ...: until the read ends; `stream`: until the
+ *   stream ends, completes, fails or is interrupted), or until the scope the
+ *   request was made in closes (`Effect.scoped`, `Stream.unwrapScoped`,
+ *   `HttpClient.withScope`), whichever comes first: a streamed (SSE) body is
+ *   a request in flight for the provider, so with `maxConcurrent: 1` a
+ *   second request waits (or is refused) until the first stream ends. A
+ *   response without a body (to `HEAD`, `204`, `205`, `304`,
+ *   `content-length: 0`) and a failure response (read whole, above) free it
+ *   when they arrive.
+ * - A response you never read, requested outside any scope, keeps its slot
+ *   until it is garbage-collected (the inner client aborts it then): read or
+ *   discard the body (`response.arrayBuffer`), or make the request in a scope.
+ * - The attempt timeout ends when the headers arrive: it does not bound the
+ *   time a body takes to stream (an idle timeout over the body is the
+ *   caller's, e.g. `Stream.timeoutFail`).
  *
  * @since 0.1.0
  */

@@ -128,9 +128,11 @@ const isBodiless = (request: HttpClientRequest.HttpClientRequest, response: Http
  * Frees the slot of a response dropped unread, with no scope around its request: the inner client aborts such a
  * request when it is garbage-collected, and its slot goes with it.
  */
-const unread = new FinalizationRegistry<Scope.CloseableScope>((scope) => {
-  Effect.runFork(Scope.close(scope, Exit.void))
-})
+const unread: FinalizationRegistry<Scope.CloseableScope> | undefined = typeof FinalizationRegistry === "undefined"
+  ? undefined
+  : new FinalizationRegistry((scope) => {
+    Effect.runFork(Scope.close(scope, Exit.void))
+  })
 
 /**
  * A response whose bulkhead slot is held in `scope` (`Bulkhead.holdSlotsUntil`): closed once its body has been
@@ -143,10 +145,10 @@ class HeldResponse implements HttpClientResponse.HttpClientResponse {
 
   constructor(readonly original: HttpClientResponse.HttpClientResponse, scope: Scope.CloseableScope) {
     this.release = Effect.suspend(() => {
-      unread.unregister(this)
+      unread?.unregister(this)
       return Scope.close(scope, Exit.void)
     })
-    unread.register(this, scope, this)
+    unread?.register(this, scope, this)
   }
 
   private read<A, E>(body: Effect.Effect<A, E>): Effect.Effect<A, E> {
