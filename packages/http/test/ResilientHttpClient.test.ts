@@ -428,6 +428,8 @@ describe("ResilientHttpClient holds a response's bulkhead slot until its body is
     resilience: { ...exact, retry: attempts(1), bulkhead: { maxConcurrent: 1, maxQueue: 0 } }
   }
 
+  const sse = { "content-type": "text/event-stream; charset=utf-8" }
+
   /** A streamed body: its first event at once, the rest when the test completes `end` (or a cut when it fails). */
   const slowBody = Effect.map(Deferred.make<string, string>(), (end) => ({
     end,
@@ -457,7 +459,7 @@ describe("ResilientHttpClient holds a response's bulkhead slot until its body is
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       const body = yield* slowBody
-      yield* server.script({ stream: body.stream, headers: { "content-type": "text/event-stream" } }, { body: "ok" })
+      yield* server.script({ stream: body.stream, headers: sse }, { body: "ok" })
       const client = yield* resilient(oneSlot)
       const response = yield* client.get(server.url("/v1/stream"))
       const reading = yield* Effect.fork(Stream.runCollect(Stream.decodeText(response.stream)))
@@ -468,11 +470,22 @@ describe("ResilientHttpClient holds a response's bulkhead slot until its body is
       assert.strictEqual(yield* admitted(client, server.url("/third")), "ok")
     }).pipe(Effect.provide(Env)))
 
-  it.scoped("a plain response holds the slot until its body is read, or its scope closes; a 204 frees it at once", () =>
+  it.scoped("a plain response frees the slot when it arrives, read or not", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       yield* server.script({ body: "{\"id\":1}", headers: { "content-type": "application/json" } })
       const client = yield* resilient(oneSlot)
+      // Never read: a response the caller drops cannot block the bulkhead.
+      for (let i = 0; i < 3; i++) assert.strictEqual((yield* client.get(server.url("/v1/models"))).status, 200)
+      assert.strictEqual(yield* admitted(client, server.url("/v1/models")), "{\"id\":1}")
+      assert.strictEqual((yield* server.requests).length, 4)
+    }).pipe(Effect.provide(Env)))
+
+  it.scoped("holdsSlot: a held response frees the slot when its body is read or its scope closes; a 204 at once", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* server.script({ body: "{\"id\":1}", headers: { "content-type": "application/json" } })
+      const client = yield* resilient({ ...oneSlot, holdsSlot: () => true })
       const response = yield* client.get(server.url("/v1/models"))
       yield* refused(client, server.url("/second"))
       assert.deepStrictEqual(yield* response.json, { id: 1 })
@@ -490,7 +503,7 @@ describe("ResilientHttpClient holds a response's bulkhead slot until its body is
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       const body = yield* slowBody
-      yield* server.script({ stream: body.stream }, { body: "ok" })
+      yield* server.script({ stream: body.stream, headers: sse }, { body: "ok" })
       const client = yield* resilient(oneSlot)
       const response = yield* client.get(server.url("/v1/stream"))
       const reading = yield* Effect.fork(Stream.runCollect(response.stream))
@@ -506,7 +519,9 @@ describe("ResilientHttpClient holds a response's bulkhead slot until its body is
       const server = yield* TestServer.TestServer
       const first = yield* slowBody
       const second = yield* slowBody
-      yield* server.script({ stream: first.stream }, { stream: second.stream }, { body: "ok" })
+      yield* server.script({ stream: first.stream, headers: sse }, { stream: second.stream, headers: sse }, {
+        body: "ok"
+      })
       const client = yield* resilient(oneSlot)
       const response = yield* client.get(server.url("/v1/stream"))
       const started = yield* Deferred.make<void>()

@@ -119,6 +119,22 @@ const isFailureStatus = (status: number): boolean => status >= 400 && status <= 
 // A response that holds its bulkhead slot until its body is read
 // ---------------------------------------------------------------------------
 
+/** The content types of a streamed body (`WrapOptions.holdsSlot`'s default). */
+const streamedTypes = new Set([
+  "text/event-stream",
+  "application/x-ndjson",
+  "application/jsonl",
+  "application/json-seq",
+  "application/stream+json",
+  "application/vnd.amazon.eventstream"
+])
+
+/** Tells whether a response's body is a stream, by its content type. */
+export const isStreamed = (response: HttpClientResponse.HttpClientResponse): boolean => {
+  const type = response.headers["content-type"]
+  return type !== undefined && streamedTypes.has(type.split(";")[0].trim().toLowerCase())
+}
+
 /** A response with no body to wait for: its slot is freed when its headers arrive. */
 const isBodiless = (request: HttpClientRequest.HttpClientRequest, response: HttpClientResponse.HttpClientResponse) =>
   request.method === "HEAD" || response.status < 200 || response.status === 204 || response.status === 205 ||
@@ -210,6 +226,7 @@ export const wrap = (
   // Admission on (learned, configured or both): every response's headers, success or failure, feed it.
   const limited = resilience.config.rateLimiter !== false && resilience.config.rateLimiter !== undefined
   const bulkheaded = resilience.config.bulkhead !== false && resilience.config.bulkhead !== undefined
+  const holdsSlot = options?.holdsSlot ?? isStreamed
   const observe = (key: string, info: RateLimitHeaders.Info) =>
     resilience.observe(key, RateLimitHeaders.toObservation(info))
 
@@ -299,8 +316,8 @@ export const wrap = (
       const call = resilience.run(attempt, { key, retry: replayable })
       if (!bulkheaded) return Effect.catchAll(call, ended)
 
-      // A successful response keeps its bulkhead slot until its body has been read (a provider counts an open
-      // stream as a request in flight), or the scope it was requested in closes; a failure frees it at once.
+      // A successful streamed response keeps its bulkhead slot until its body has been read (a provider counts an
+      // open stream as a request in flight), or the scope it was requested in closes; any other frees it at once.
       return Effect.flatMap(
         Effect.flatMap(
           Effect.serviceOption(Scope.Scope),
@@ -310,7 +327,7 @@ export const wrap = (
           Effect.uninterruptibleMask((restore) =>
             Effect.matchCauseEffect(restore(Bulkhead.holdSlotsUntil(call, scope)), {
               onSuccess: (response) =>
-                isBodiless(request, response)
+                isBodiless(request, response) || !holdsSlot(response)
                   ? Effect.as(Scope.close(scope, Exit.void), response)
                   : Effect.succeed(new HeldResponse(response, scope)),
               onFailure: (cause) =>
