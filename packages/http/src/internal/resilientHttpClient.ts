@@ -301,15 +301,19 @@ export const wrap = (
         })
 
       const ended = (
-        failure: unknown
+        failure: FailedStatus | FailedRequest | Resilience.PolicyRejection
       ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
         if (failure instanceof FailedStatus) return Effect.succeed(rebuild(failure))
         if (failure instanceof FailedRequest) return Effect.fail(failure.error)
         // A policy ended the call: if the provider had answered before, its last answer is the result.
         if (last !== undefined) return Effect.succeed(rebuild(last))
-        const error = failure as Resilience.PolicyRejection
         return Effect.fail(
-          new HttpClientError.RequestError({ request, reason: "Transport", cause: error, description: error.message })
+          new HttpClientError.RequestError({
+            request,
+            reason: "Transport",
+            cause: failure,
+            description: failure.message
+          })
         )
       }
       // A request whose body is a stream can be sent once only: every policy but the retry applies.
