@@ -11,10 +11,14 @@
  * gets the result.
  *
  * A hedge is extra load on a provider, like a retry, and is charged to a
- * `RetryBudget`: a ratio budget counts it as a retry; a token bucket, whose
- * only debit is a failure, is charged one token per hedge. When the budget
- * says no, the primary call goes on alone and a `HedgeDenied` event says so.
- * Without a budget every slow call is hedged.
+ * `RetryBudget`: a ratio budget counts it as a retry when it allows it; a
+ * token bucket, whose only debit is a failure, is charged one token per hedge
+ * when the hedge ends. A hedge refused locally (an open circuit, a full
+ * bulkhead, a local rate limit: an error marked `Classify.rejectedLocally`)
+ * never reached the provider and costs the budget nothing, as a retry refused
+ * locally does (`RetryBudget.reserve` / `refund`). When the budget says no,
+ * the primary call goes on alone and a `HedgeDenied` event says so. Without a
+ * budget every slow call is hedged.
  *
  * When the primary call fails before the delay, the hedge starts at once if
  * the failure is transient (a second provider may well answer), charged to
@@ -64,7 +68,7 @@ export interface Options {
   readonly sampleSize?: number | undefined
   /** Latencies needed before the percentile replaces the fixed delay (≤ `sampleSize`). Default 20. */
   readonly minSamples?: number | undefined
-  /** The budget each hedge is withdrawn from; none by default (every slow call is hedged). */
+  /** The budget each hedge is charged to (a hedge refused locally is given back); none by default (every slow call is hedged). */
   readonly budget?: RetryBudget.RetryBudget | undefined
   /** Whether a transient failure of the primary call before the delay starts the hedge at once. Default `true`. */
   readonly hedgeOnFailure?: boolean | undefined

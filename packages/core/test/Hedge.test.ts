@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
+import * as Bulkhead from "../src/Bulkhead.js"
 import * as Hedge from "../src/Hedge.js"
 import * as ProviderError from "../src/ProviderError.js"
 import * as ResilienceEvent from "../src/ResilienceEvent.js"
@@ -163,6 +164,45 @@ describe("Hedge", () => {
         "HedgeSettled@6010",
         "HedgeDenied@11000"
       ])
+    }).pipe(Effect.provide(ResilienceEvent.layer())))
+
+  it.scoped("gives the budget back for a hedge refused locally (a full bulkhead), as Retry does", () =>
+    Effect.gen(function*() {
+      const queue = yield* ResilienceEvent.subscribe
+      // The backup goes to a second provider whose bulkhead is full: every hedge is refused locally.
+      const bulkhead = yield* Bulkhead.make({ key: "second", maxConcurrent: 1, maxQueue: 0 })
+      yield* Effect.forkScoped(Bulkhead.protect(Effect.never, bulkhead))
+      yield* Effect.yieldNow()
+      const backup = slowCall("10 millis", "backup")
+      const refusedBackup = Bulkhead.protect(backup.call, bulkhead)
+      const primary = slowCall("5 seconds", "primary")
+
+      // A ratio budget allowing one retry in the window: a refused hedge must not use it up.
+      const ratio = yield* RetryBudget.ratio({ key: "r", ratio: 0, minRetriesPerSecond: 0.1, window: "10 seconds" })
+      const byRatio = yield* Hedge.make({ key: "r", delay: "1 second", budget: ratio })
+      for (let i = 0; i < 2; i++) {
+        const { exit } = yield* runVirtual(Hedge.hedge(primary.call, byRatio, refusedBackup), "5 seconds")
+        expect(exit).toEqual(Exit.succeed("primary"))
+      }
+      expect(yield* RetryBudget.level(ratio)).toBe(1)
+
+      // A token bucket allowing two hedges (more than half of 4 tokens): a refused hedge costs no token.
+      const bucket = yield* RetryBudget.tokenBucket({ key: "t", maxTokens: 4, tokenRatio: 1 })
+      const byBucket = yield* Hedge.make({ key: "t", delay: "1 second", budget: bucket })
+      for (let i = 0; i < 3; i++) {
+        const { exit } = yield* runVirtual(Hedge.hedge(primary.call, byBucket, refusedBackup), "5 seconds")
+        expect(exit).toEqual(Exit.succeed("primary"))
+      }
+      expect(yield* RetryBudget.level(bucket)).toBe(4)
+      expect(backup.started).toEqual([])
+      // Every hedge was started (and refused by the bulkhead); none was denied by the budget.
+      const tags = hedgeEvents(yield* Queue.takeAll(queue)).map((e) => e._tag)
+      expect(tags.filter((tag) => tag === "HedgeStarted")).toHaveLength(5)
+      expect(tags).not.toContain("HedgeDenied")
+
+      // A hedge that does reach the provider is still charged: the ratio budget's one retry is used up.
+      yield* runVirtual(Hedge.hedge(primary.call, byRatio, backup.call), "5 seconds")
+      expect(yield* RetryBudget.level(ratio)).toBe(0)
     }).pipe(Effect.provide(ResilienceEvent.layer())))
 
   it.effect("derives the delay from the latency percentile once enough calls were seen", () =>

@@ -29,7 +29,8 @@
  *   `"Encode"` that never names the value — Node's client would throw;
  * - decisions are made on the status and headers only: a 2xx response is
  *   returned as soon as its headers arrive, its body (a stream of tokens)
- *   untouched and never read twice;
+ *   untouched and never read twice; a streamed body keeps its bulkhead slot
+ *   until it has been read (see Gotchas);
  * - a request whose body is a stream is sent once only: it cannot be replayed;
  * - the rate-limit headers of every response, success or failure
  *   (`x-ratelimit-*`, `anthropic-ratelimit-*`, `retry-after`,
@@ -43,12 +44,33 @@
  * Do not add `HttpClient.retryTransient` on top: it would retry, at once,
  * what the pipeline already decided not to.
  *
+ * **Gotchas**
+ *
+ * - A streamed response (SSE `text/event-stream`, NDJSON, ...: the
+ *   `holdsSlot` option) holds its bulkhead slot until its body has been read
+ *   (`stream`: until the stream ends, completes, fails or is interrupted;
+ *   `text`, `json`, ...: until the read ends), or until the scope the
+ *   request was made in closes (`Effect.scoped`, `Stream.unwrapScoped`,
+ *   `HttpClient.withScope`), whichever comes first: an open stream is a
+ *   request in flight for the provider, so with `maxConcurrent: 1` a second
+ *   request waits (or is refused) until the first stream ends. Any other
+ *   successful response, and every failure response (read whole, above),
+ *   frees its slot when it arrives: a response the caller never reads cannot
+ *   block the bulkhead.
+ * - A streamed response you never read, requested outside any scope, keeps
+ *   its slot until it is garbage-collected (the inner client aborts it then):
+ *   read or drop its stream, or make the request in a scope.
+ * - The attempt timeout ends when the headers arrive: it does not bound the
+ *   time a body takes to stream (an idle timeout over the body is the
+ *   caller's, e.g. `Stream.timeoutFail`).
+ *
  * @since 0.1.0
  */
 import type { PolicyError, Resilience } from "@effect-resilience/core"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
@@ -84,6 +106,17 @@ export interface WrapOptions {
    * are kept per key. Default: the URL's host (`api.openai.com`).
    */
   readonly key?: ((request: HttpClientRequest.HttpClientRequest) => string) | undefined
+  /**
+   * Which successful responses keep their bulkhead slot until their body has
+   * been read (or the scope the request was made in closes). Default: a
+   * streamed body, by its `content-type` (`text/event-stream`,
+   * `application/x-ndjson`, `application/jsonl`, `application/json-seq`,
+   * `application/stream+json`, `application/vnd.amazon.eventstream`); any
+   * other response frees its slot when its headers arrive. A response
+   * without a body (to `HEAD`, `204`, `205`, `304`, `content-length: 0`)
+   * never holds it.
+   */
+  readonly holdsSlot?: ((response: HttpClientResponse.HttpClientResponse) => boolean) | undefined
 }
 
 /**

@@ -1,14 +1,17 @@
-import { CircuitBreaker, Classify, type Resilience } from "@effect-resilience/core"
+import { Bulkhead, CircuitBreaker, Classify, type Resilience } from "@effect-resilience/core"
 import { VirtualTime } from "@effect-resilience/testing"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as HttpClassify from "../src/HttpClassify.js"
@@ -416,5 +419,125 @@ describe("ResilientHttpClient", () => {
       yield* VirtualTime.adjustWhenSleeping(2_000)
       assert.deepStrictEqual(yield* Fiber.join(fiber), { status: 200, body: "ok" })
       assert.deepStrictEqual((yield* server.instants).slice(before), [0, 2_000])
+    }).pipe(Effect.provide(Env)))
+})
+
+describe("ResilientHttpClient holds a response's bulkhead slot until its body is read", () => {
+  /** One slot, no queue, one attempt: a second request while the first holds the slot is refused at once. */
+  const oneSlot: ResilientHttpClient.Options = {
+    resilience: { ...exact, retry: attempts(1), bulkhead: { maxConcurrent: 1, maxQueue: 0 } }
+  }
+
+  const sse = { "content-type": "text/event-stream; charset=utf-8" }
+
+  /** A streamed body: its first event at once, the rest when the test completes `end` (or a cut when it fails). */
+  const slowBody = Effect.map(Deferred.make<string, string>(), (end) => ({
+    end,
+    stream: Stream.concat(Stream.make("data: one\n\n"), Stream.fromEffect(Deferred.await(end)))
+  }))
+
+  /** Asserts that a request is refused by the full bulkhead, without reaching the server. */
+  const refused = (client: HttpClient.HttpClient, url: string) =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const before = (yield* server.requests).length
+      const error = yield* Effect.flip(client.get(url))
+      const rejection = ResilientHttpClient.rejection(error)
+      assert.isTrue(Option.isSome(rejection) && Bulkhead.isBulkheadRejectedError(rejection.value), String(error))
+      assert.strictEqual((yield* server.requests).length, before)
+    })
+
+  /** Asserts that a request is admitted: it reaches the server and its body is read. */
+  const admitted = (client: HttpClient.HttpClient, url: string) =>
+    Effect.gen(function*() {
+      const response = yield* client.get(url)
+      assert.strictEqual(response.status, 200)
+      return yield* response.text
+    })
+
+  it.scoped("a streamed (SSE) body holds the slot until it ends", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const body = yield* slowBody
+      yield* server.script({ stream: body.stream, headers: sse }, { body: "ok" })
+      const client = yield* resilient(oneSlot)
+      const response = yield* client.get(server.url("/v1/stream"))
+      const reading = yield* Effect.fork(Stream.runCollect(Stream.decodeText(response.stream)))
+      // The headers have arrived and the body is streaming: the stream is a request in flight.
+      yield* refused(client, server.url("/second"))
+      yield* Deferred.succeed(body.end, "data: two\n\n")
+      assert.strictEqual(Array.from(yield* Fiber.join(reading)).join(""), "data: one\n\ndata: two\n\n")
+      assert.strictEqual(yield* admitted(client, server.url("/third")), "ok")
+    }).pipe(Effect.provide(Env)))
+
+  it.scoped("a plain response frees the slot when it arrives, read or not", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* server.script({ body: "{\"id\":1}", headers: { "content-type": "application/json" } })
+      const client = yield* resilient(oneSlot)
+      // Never read: a response the caller drops cannot block the bulkhead.
+      for (let i = 0; i < 3; i++) assert.strictEqual((yield* client.get(server.url("/v1/models"))).status, 200)
+      assert.strictEqual(yield* admitted(client, server.url("/v1/models")), "{\"id\":1}")
+      assert.strictEqual((yield* server.requests).length, 4)
+    }).pipe(Effect.provide(Env)))
+
+  it.scoped("holdsSlot: a held response frees the slot when its body is read or its scope closes; a 204 at once", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* server.script({ body: "{\"id\":1}", headers: { "content-type": "application/json" } })
+      const client = yield* resilient({ ...oneSlot, holdsSlot: () => true })
+      const response = yield* client.get(server.url("/v1/models"))
+      yield* refused(client, server.url("/second"))
+      assert.deepStrictEqual(yield* response.json, { id: 1 })
+      // Read: freed. Requested in a scope and never read: freed when the scope closes.
+      const status = yield* Effect.scoped(Effect.map(client.get(server.url("/v1/models")), (r) => r.status))
+      assert.strictEqual(status, 200)
+      assert.strictEqual(yield* admitted(client, server.url("/v1/models")), "{\"id\":1}")
+      yield* server.script({ status: 204 })
+      assert.strictEqual((yield* client.get(server.url("/v1/empty"))).status, 204)
+      assert.strictEqual((yield* client.get(server.url("/v1/empty"))).status, 204)
+      assert.strictEqual((yield* server.requests).length, 5)
+    }).pipe(Effect.provide(Env)))
+
+  it.scoped("a body that fails mid-stream frees the slot", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const body = yield* slowBody
+      yield* server.script({ stream: body.stream, headers: sse }, { body: "ok" })
+      const client = yield* resilient(oneSlot)
+      const response = yield* client.get(server.url("/v1/stream"))
+      const reading = yield* Effect.fork(Stream.runCollect(response.stream))
+      yield* refused(client, server.url("/second"))
+      yield* Deferred.fail(body.end, "the server gave up")
+      const exit = yield* Fiber.await(reading)
+      assert.isTrue(Exit.isFailure(exit), "the body read fails")
+      assert.strictEqual(yield* admitted(client, server.url("/third")), "ok")
+    }).pipe(Effect.provide(Env)))
+
+  it.scoped("interrupting the read, or closing the scope of an unread stream, frees the slot", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const first = yield* slowBody
+      const second = yield* slowBody
+      yield* server.script({ stream: first.stream, headers: sse }, { stream: second.stream, headers: sse }, {
+        body: "ok"
+      })
+      const client = yield* resilient(oneSlot)
+      const response = yield* client.get(server.url("/v1/stream"))
+      const started = yield* Deferred.make<void>()
+      const reading = yield* Effect.fork(
+        Stream.runCollect(Stream.tap(response.stream, () => Deferred.succeed(started, void 0)))
+      )
+      // Interrupted mid-body, once the first event has been read.
+      yield* Deferred.await(started)
+      yield* refused(client, server.url("/refused"))
+      yield* Fiber.interrupt(reading)
+      // The caller's scope ends before it reads the stream.
+      const scope = yield* Scope.make()
+      const unread = yield* Scope.extend(client.get(server.url("/v1/stream")), scope)
+      assert.strictEqual(unread.status, 200)
+      yield* refused(client, server.url("/refused"))
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(yield* admitted(client, server.url("/third")), "ok")
     }).pipe(Effect.provide(Env)))
 })

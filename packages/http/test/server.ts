@@ -18,6 +18,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import * as Http from "node:http"
 
 /** What the server does with one request. */
@@ -30,6 +31,11 @@ export interface Reply {
   readonly delay?: Duration.DurationInput
   /** Destroys the connection instead of answering: the client sees a reset socket. */
   readonly drop?: boolean
+  /**
+   * Streams this body instead of `body`, chunk by chunk as the stream gives them: the test decides when each
+   * chunk is sent and when the body ends (or fails: the connection is then cut mid-body).
+   */
+  readonly stream?: Stream.Stream<string, unknown>
 }
 
 /** One request as the server received it. */
@@ -71,7 +77,14 @@ const make = Effect.gen(function*() {
       NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
       return yield* Effect.interrupt
     }
-    return HttpServerResponse.text(reply.body ?? "", { status: reply.status ?? 200, headers: reply.headers ?? {} })
+    const init = { status: reply.status ?? 200, headers: reply.headers ?? {} }
+    if (reply.stream !== undefined) {
+      const socket = NodeHttpServerRequest.toIncomingMessage(request).socket
+      // A failing stream cuts the connection mid-body, as a server that crashed would.
+      const body = Stream.tapErrorCause(reply.stream, () => Effect.sync(() => socket.destroy()))
+      return HttpServerResponse.stream(Stream.encodeText(body), init)
+    }
+    return HttpServerResponse.text(reply.body ?? "", init)
   })
 
   yield* HttpServer.serveEffect()(app)

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Classify from "../Classify.js"
 import type * as Hedge from "../Hedge.js"
 import { InvalidPolicyError } from "../PolicyError.js"
@@ -120,16 +121,27 @@ export const hedge = <A, E, R, A2, E2, R2>(
     )
 
   const budget = self.settings.budget
-  // A ratio budget counts the withdrawal as a retry. A token bucket's withdrawal only looks at the level (gRPC:
-  // failures are its only debit), so a hedge it allows is charged as one failure: each hedge costs a token.
-  const allowed: Effect.Effect<boolean> = budget === undefined
-    ? Effect.succeed(true)
-    : Effect.tap(RetryBudget.withdraw(budget), (ok) =>
-      !ok
-        ? ResilienceEvent.publish((at) => ResilienceEvent.HedgeDenied({ key, at }))
-        : budget.settings._tag === "TokenBucket"
-        ? RetryBudget.record(budget, "Failure")
-        : Effect.void)
+  // A ratio budget counts the hedge as a retry when it grants it (a reservation). A token bucket's grant only looks
+  // at the level (gRPC: failures are its only debit), so a hedge it allows is charged as one failure once it ends:
+  // each hedge costs a token. A hedge refused locally (open circuit, full bulkhead, local rate limit) never reached
+  // the provider: it costs nothing, its reservation is given back (as `Retry` does).
+  const granted: Effect.Effect<
+    { readonly reservation: RetryBudget.Reservation | undefined } | undefined
+  > = budget === undefined
+    ? Effect.succeed({ reservation: undefined })
+    : Effect.flatMap(RetryBudget.reserve(budget), (reservation) =>
+      reservation === undefined
+        ? Effect.as(ResilienceEvent.publish((at) => ResilienceEvent.HedgeDenied({ key, at })), undefined)
+        : Effect.succeed({ reservation }))
+
+  /** The backup, its cost to the budget settled when it ends. */
+  const charged = (reservation: RetryBudget.Reservation | undefined): Effect.Effect<A2, E2, R2> =>
+    budget === undefined ? backup : Effect.onExit(backup, (exit) => {
+      const refused = Exit.isFailure(exit) &&
+        Option.exists(Cause.failureOption(exit.cause), Classify.isRejectedLocally)
+      if (refused) return reservation === undefined ? Effect.void : RetryBudget.refund(reservation)
+      return budget.settings._tag === "TokenBucket" ? RetryBudget.record(budget, "Failure") : Effect.void
+    })
 
   const started = (delay: Duration.Duration, basis: "Fixed" | "Percentile" | "PrimaryFailed") =>
     ResilienceEvent.publish((at) => ResilienceEvent.HedgeStarted({ key, at, delay, basis }))
@@ -175,15 +187,15 @@ export const hedge = <A, E, R, A2, E2, R2>(
                     !self.settings.hedgeOnFailure || failure._tag === "None" ||
                     !Classify.isTransient(self.classify(failure.value))
                   ) return Effect.failCause(cause)
-                  return Effect.flatMap(allowed, (ok): Effect.Effect<A | A2, E | E2, R | R2> =>
-                    ok
+                  return Effect.flatMap(granted, (grant): Effect.Effect<A | A2, E | E2, R | R2> =>
+                    grant !== undefined
                       ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
                         Effect.zipRight(
                           started(Duration.millis(now - start), "PrimaryFailed"),
                           settled<A | A2, E | E2, R | R2>(tagged(
                             // When the hedge fails too, the cause holds both failures, the primary's first.
                             Effect.catchAllCause(
-                              timed(backup),
+                              timed(charged(grant.reservation)),
                               (hedgeCause) => Effect.failCause(Cause.sequential(cause, hedgeCause))
                             ),
                             "Hedge"
@@ -197,12 +209,12 @@ export const hedge = <A, E, R, A2, E2, R2>(
           onOtherDone: (_, primaryFiber) => {
             // Racing a join does not interrupt the joined fiber: the loser's join interrupts the primary itself.
             const joinPrimary = Effect.onInterrupt(Fiber.join(primaryFiber), () => Fiber.interrupt(primaryFiber))
-            return Effect.flatMap(allowed, (ok): Effect.Effect<A | A2, E | E2, R | R2> =>
-              ok
+            return Effect.flatMap(granted, (grant): Effect.Effect<A | A2, E | E2, R | R2> =>
+              grant !== undefined
                 ? Effect.zipRight(
                   started(delay, basis),
                   settled<A | A2, E | E2, R | R2>(
-                    Effect.race(tagged(joinPrimary, "Primary"), tagged(timed(backup), "Hedge"))
+                    Effect.race(tagged(joinPrimary, "Primary"), tagged(timed(charged(grant.reservation)), "Hedge"))
                   )
                 )
                 : joinPrimary)

@@ -1,14 +1,21 @@
-import { Classify, type PolicyError, Resilience } from "@effect-resilience/core"
+import { Bulkhead, Classify, type PolicyError, Resilience } from "@effect-resilience/core"
+import type * as Cookies from "@effect/platform/Cookies"
 import type * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import type * as UrlParams from "@effect/platform/UrlParams"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as HttpClassify from "../HttpClassify.js"
 import * as RateLimitHeaders from "../RateLimitHeaders.js"
 import type * as ResilientHttpClient from "../ResilientHttpClient.js"
@@ -108,6 +115,106 @@ const rebuild = (failed: FailedStatus): HttpClientResponse.HttpClientResponse =>
 
 const isFailureStatus = (status: number): boolean => status >= 400 && status <= 599
 
+// ---------------------------------------------------------------------------
+// A response that holds its bulkhead slot until its body is read
+// ---------------------------------------------------------------------------
+
+/** The content types of a streamed body (`WrapOptions.holdsSlot`'s default). */
+const streamedTypes = new Set([
+  "text/event-stream",
+  "application/x-ndjson",
+  "application/jsonl",
+  "application/json-seq",
+  "application/stream+json",
+  "application/vnd.amazon.eventstream"
+])
+
+/** Tells whether a response's body is a stream, by its content type. */
+export const isStreamed = (response: HttpClientResponse.HttpClientResponse): boolean => {
+  const type = response.headers["content-type"]
+  return type !== undefined && streamedTypes.has(type.split(";")[0].trim().toLowerCase())
+}
+
+/** A response with no body to wait for: its slot is freed when its headers arrive. */
+const isBodiless = (request: HttpClientRequest.HttpClientRequest, response: HttpClientResponse.HttpClientResponse) =>
+  request.method === "HEAD" || response.status < 200 || response.status === 204 || response.status === 205 ||
+  response.status === 304 || response.headers["content-length"] === "0"
+
+/**
+ * Frees the slot of a response dropped unread, with no scope around its request: the inner client aborts such a
+ * request when it is garbage-collected, and its slot goes with it.
+ */
+const unread: FinalizationRegistry<Scope.CloseableScope> | undefined = typeof FinalizationRegistry === "undefined"
+  ? undefined
+  : new FinalizationRegistry((scope) => {
+    Effect.runFork(Scope.close(scope, Exit.void))
+  })
+
+/**
+ * A response whose bulkhead slot is held in `scope` (`Bulkhead.holdSlotsUntil`): closed once its body has been
+ * read (whole, to its end, or until the reading failed or was interrupted), or by the scope it was requested in.
+ */
+class HeldResponse implements HttpClientResponse.HttpClientResponse {
+  readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
+  readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
+  private readonly release: Effect.Effect<void>
+
+  constructor(readonly original: HttpClientResponse.HttpClientResponse, scope: Scope.CloseableScope) {
+    this.release = Effect.suspend(() => {
+      unread?.unregister(this)
+      return Scope.close(scope, Exit.void)
+    })
+    unread?.register(this, scope, this)
+  }
+
+  private read<A, E>(body: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.ensuring(body, this.release)
+  }
+
+  get request(): HttpClientRequest.HttpClientRequest {
+    return this.original.request
+  }
+  get status(): number {
+    return this.original.status
+  }
+  get headers(): Headers.Headers {
+    return this.original.headers
+  }
+  get cookies(): Cookies.Cookies {
+    return this.original.cookies
+  }
+  get remoteAddress(): Option.Option<string> {
+    return this.original.remoteAddress
+  }
+  get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
+    return this.read(this.original.formData)
+  }
+  get text(): Effect.Effect<string, HttpClientError.ResponseError> {
+    return this.read(this.original.text)
+  }
+  get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
+    return this.read(this.original.json)
+  }
+  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.ResponseError> {
+    return this.read(this.original.urlParamsBody)
+  }
+  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
+    return this.read(this.original.arrayBuffer)
+  }
+  get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
+    return Stream.ensuring(this.original.stream, this.release)
+  }
+  toJSON(): unknown {
+    return this.original.toJSON()
+  }
+  toString(): string {
+    return this.original.toString()
+  }
+  [Inspectable.NodeInspectSymbol](): unknown {
+    return this.original[Inspectable.NodeInspectSymbol]()
+  }
+}
+
 /** Implements `ResilientHttpClient.wrap`, documented there. */
 export const wrap = (
   client: HttpClient.HttpClient,
@@ -118,6 +225,8 @@ export const wrap = (
   const classifyResponse = options?.classifyResponse
   // Admission on (learned, configured or both): every response's headers, success or failure, feed it.
   const limited = resilience.config.rateLimiter !== false && resilience.config.rateLimiter !== undefined
+  const bulkheaded = resilience.config.bulkhead !== false && resilience.config.bulkhead !== undefined
+  const holdsSlot = options?.holdsSlot ?? isStreamed
   const observe = (key: string, info: RateLimitHeaders.Info) =>
     resilience.observe(key, RateLimitHeaders.toObservation(info))
 
@@ -191,23 +300,44 @@ export const wrap = (
           })
         })
 
-      return Effect.catchAll(
-        // A request whose body is a stream can be sent once only: every policy but the retry applies.
-        resilience.run(attempt, { key, retry: replayable }),
-        (failure): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
-          if (failure instanceof FailedStatus) return Effect.succeed(rebuild(failure))
-          if (failure instanceof FailedRequest) return Effect.fail(failure.error)
-          // A policy ended the call: if the provider had answered before, its last answer is the result.
-          if (last !== undefined) return Effect.succeed(rebuild(last))
-          return Effect.fail(
-            new HttpClientError.RequestError({
-              request,
-              reason: "Transport",
-              cause: failure,
-              description: failure.message
+      const ended = (
+        failure: FailedStatus | FailedRequest | Resilience.PolicyRejection
+      ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
+        if (failure instanceof FailedStatus) return Effect.succeed(rebuild(failure))
+        if (failure instanceof FailedRequest) return Effect.fail(failure.error)
+        // A policy ended the call: if the provider had answered before, its last answer is the result.
+        if (last !== undefined) return Effect.succeed(rebuild(last))
+        return Effect.fail(
+          new HttpClientError.RequestError({
+            request,
+            reason: "Transport",
+            cause: failure,
+            description: failure.message
+          })
+        )
+      }
+      // A request whose body is a stream can be sent once only: every policy but the retry applies.
+      const call = resilience.run(attempt, { key, retry: replayable })
+      if (!bulkheaded) return Effect.catchAll(call, ended)
+
+      // A successful streamed response keeps its bulkhead slot until its body has been read (a provider counts an
+      // open stream as a request in flight), or the scope it was requested in closes; any other frees it at once.
+      return Effect.flatMap(
+        Effect.flatMap(
+          Effect.serviceOption(Scope.Scope),
+          (outer) => Option.isSome(outer) ? Scope.fork(outer.value, ExecutionStrategy.sequential) : Scope.make()
+        ),
+        (scope) =>
+          Effect.uninterruptibleMask((restore) =>
+            Effect.matchCauseEffect(restore(Bulkhead.holdSlotsUntil(call, scope)), {
+              onSuccess: (response) =>
+                isBodiless(request, response) || !holdsSlot(response)
+                  ? Effect.as(Scope.close(scope, Exit.void), response)
+                  : Effect.succeed(new HeldResponse(response, scope)),
+              onFailure: (cause) =>
+                Effect.zipRight(Scope.close(scope, Exit.void), Effect.catchAll(Effect.failCause(cause), ended))
             })
           )
-        }
       )
     })
   })
