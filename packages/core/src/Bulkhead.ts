@@ -36,8 +36,9 @@
  *   stream (or any handle read afterwards) would free it while the stream is
  *   still being read: run it under `Bulkhead.holdSlotsUntil(scope)` so that,
  *   once it succeeds, its slot is held until that scope closes.
- *   `@effect-resilience/ai` does this for streamed responses: a stream holds
- *   its slot until it ends (completes, fails or is interrupted).
+ *   `@effect-resilience/ai` does this for streamed responses, and
+ *   `@effect-resilience/http` for responses with a streamed body: a stream
+ *   holds its slot until it ends (completes, fails or is interrupted).
  *
  * @since 0.1.0
  */
