@@ -40,6 +40,7 @@ import * as Deadline from "../Deadline.js"
 import * as RateLimiter from "../RateLimiter.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
 import * as metrics from "./metrics.js"
+import { millisOf } from "./rateLimiter.js"
 
 /** The cold-start window: attempts in flight for a key that has not yet seen a limit. */
 export const initialWindow = 10
@@ -528,19 +529,6 @@ export class Admission {
 /** A count from outside: a finite number ≥ 0, floored; `undefined` otherwise. */
 const count = (n: number | undefined): number | undefined =>
   typeof n === "number" && Number.isFinite(n) ? Math.max(0, Math.floor(n)) : undefined
-
-/** Milliseconds of a duration from outside: `undefined` when absent, unreadable or infinite; ≥ 0. */
-const millisOf = (input: Duration.DurationInput | undefined): number | undefined => {
-  if (input === undefined) return undefined
-  if (typeof input === "number" && !Number.isFinite(input)) return undefined
-  let millis: number
-  try {
-    millis = Duration.toMillis(Duration.decode(input))
-  } catch {
-    return undefined
-  }
-  return Number.isFinite(millis) ? Math.max(0, millis) : undefined
-}
 
 const publishAll = (events: ReadonlyArray<ResilienceEvent.ResilienceEvent>): Effect.Effect<void> =>
   events.length === 0

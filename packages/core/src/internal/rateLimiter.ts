@@ -453,8 +453,11 @@ const resourceObservation = (
 /** Whether an observation states a limit: a finite number > 0. */
 const stated = (limit: number | undefined): boolean => typeof limit === "number" && Number.isFinite(limit) && limit > 0
 
-/** Milliseconds of a duration from outside: `undefined` when it is absent, unreadable or infinite; ≥ 0. */
-const millisOf = (input: Duration.DurationInput | undefined): number | undefined => {
+/**
+ * Milliseconds of a duration from outside (an observation's reset or Retry-After): `undefined` when it is absent,
+ * unreadable or infinite; ≥ 0. Learned admission reads observations with it too.
+ */
+export const millisOf = (input: Duration.DurationInput | undefined): number | undefined => {
   if (input === undefined) return undefined
   if (typeof input === "number" && !Number.isFinite(input)) return undefined
   let millis: number
