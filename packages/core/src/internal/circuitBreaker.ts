@@ -297,7 +297,9 @@ const build = <E>(
     onFailure: (cause: Cause.Cause<E>): Effect.Effect<never, E> =>
       Effect.zipRight(settle(cause, probe), Effect.failCause(cause))
   })
-  const ends = { probe: settled(true), closed: settled(false) }
+  const closedEnds = settled(false)
+  // Made at the breaker's first probe: most breakers never open, and each pair costs the key ~200 bytes.
+  let probeEnds: ReturnType<typeof settled> | undefined = undefined
 
   /**
    * The breaker around `inner`, for a caller already inside an uninterruptible region from admission to
@@ -318,7 +320,7 @@ const build = <E>(
         // Asked for here, once admitted: `next` may take a bulkhead slot or arm a timeout in this step.
         const run = Effect.matchCauseEffect(
           next(fiber),
-          (admission.probe ? ends.probe : ends.closed) as {
+          (admission.probe ? probeEnds ??= settled(true) : closedEnds) as {
             readonly onSuccess: (value: A) => Effect.Effect<A>
             readonly onFailure: (cause: Cause.Cause<E2>) => Effect.Effect<never, E2>
           }
