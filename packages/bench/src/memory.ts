@@ -11,7 +11,9 @@
  *   through `Resilience.make()` with its defaults, the bulkhead widened to
  *   `calls` slots (the default's 100 slots and 1,000 queue places would reject
  *   the rest, which measures rejections, not calls in flight). The pipeline's
- *   key is warmed by one call first, so the figure is per call, not per key.
+ *   key is warmed first, so the figure is per call, not per key: by `calls`
+ *   calls one after the other, which open the learned admission's cold-start
+ *   window (10 attempts in flight, one more per success) to `calls`.
  *   Each call runs `pipeline.run(operation)` as an application does, `run` per
  *   call. The heap is read after a full collection once every call has reached the
  *   operation, and again before any is released: retained bytes per call are
@@ -85,8 +87,13 @@ const measureInFlight = async (mode: "bare" | "pipeline"): Promise<InFlightResul
   const call = pipeline === undefined
     ? Effect.suspend(() => operation)
     : Effect.suspend(() => pipeline.run(operation, { key: "bench/memory" }))
-  // Warm the key (its state is made by its first call) and the code paths.
-  if (pipeline !== undefined) await Effect.runPromise(pipeline.run(Effect.void, { key: "bench/memory" }))
+  // Warm the key (its state is made by its first call) and the code paths. The learned admission's cold-start
+  // window admits 10 attempts in flight and widens by one per success: `calls` successes first, one after the
+  // other, open it to `calls`, as a key that has served that many calls without a limit signal would be
+  // (without, all but the first 11 calls would wait for a slot and the measurement would never start).
+  if (pipeline !== undefined) {
+    await Effect.runPromise(Effect.repeatN(pipeline.run(Effect.void, { key: "bench/memory" }), calls))
+  }
 
   const before = await heapUsed()
   const fibers = Effect.runSync(Effect.forEach(Array.from({ length: calls }), () => Effect.forkDaemon(call)))

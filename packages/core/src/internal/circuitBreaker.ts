@@ -3,7 +3,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as PubSub from "effect/PubSub"
@@ -283,6 +283,25 @@ const build = <E>(
   type Admitted = { readonly admission: StateStore.Admission; readonly transition: StateStore.Transition | undefined }
 
   /**
+   * The end of an admitted call, as a probe or not: two pairs of functions per breaker, not two closures per
+   * call, which a call in flight would hold (~200 bytes). The continuation runs on the caller's fiber, so the
+   * success branch reads the clock there, as `Clock.currentTimeMillis` would.
+   */
+  const settled = (probe: boolean) => ({
+    onSuccess: (value: unknown): Effect.Effect<unknown> => {
+      if (unsafeRecord === undefined) return Effect.as(probe ? success.probe : success.closed, value)
+      // Recorded here, in the continuation (uninterruptible, on this fiber), at the clock's time now.
+      const transition = unsafeRecord(key, nowOf(currentFiber()), settings, "Success", probe)
+      return transition === undefined ? Effect.succeed(value) : Effect.as(announce(transition), value)
+    },
+    onFailure: (cause: Cause.Cause<E>): Effect.Effect<never, E> =>
+      Effect.zipRight(settle(cause, probe), Effect.failCause(cause))
+  })
+  const closedEnds = settled(false)
+  // Made at the breaker's first probe: most breakers never open, and each pair costs the key ~200 bytes.
+  let probeEnds: ReturnType<typeof settled> | undefined = undefined
+
+  /**
    * The breaker around `inner`, for a caller already inside an uninterruptible region from admission to
    * record (`inner` restores interruptibility for the call itself). A composed pipeline opens that region
    * once for all its policies.
@@ -298,17 +317,14 @@ const build = <E>(
         if (admission._tag === "Rejected") {
           return transition === undefined ? reject(admission) : Effect.zipRight(announce(transition), reject(admission))
         }
-        const probe = admission.probe
         // Asked for here, once admitted: `next` may take a bulkhead slot or arm a timeout in this step.
-        const run = Effect.matchCauseEffect(next(fiber), {
-          onSuccess: (value): Effect.Effect<A> => {
-            if (unsafeRecord === undefined) return Effect.as(probe ? success.probe : success.closed, value)
-            // Recorded here, in the continuation (uninterruptible, on this fiber), at the clock's time now.
-            const transition = unsafeRecord(key, nowOf(fiber), settings, "Success", probe)
-            return transition === undefined ? Effect.succeed(value) : Effect.as(announce(transition), value)
-          },
-          onFailure: (cause) => Effect.zipRight(settle(cause, probe), Effect.failCause(cause))
-        })
+        const run = Effect.matchCauseEffect(
+          next(fiber),
+          (admission.probe ? probeEnds ??= settled(true) : closedEnds) as {
+            readonly onSuccess: (value: A) => Effect.Effect<A>
+            readonly onFailure: (cause: Cause.Cause<E2>) => Effect.Effect<never, E2>
+          }
+        )
         return transition === undefined ? run : Effect.zipRight(announce(transition), run)
       }
       return unsafeAdmit === undefined
@@ -340,6 +356,9 @@ const build = <E>(
   }
   return breaker
 }
+
+/** The fiber running now, from inside one of its steps or continuations. */
+const currentFiber = (): Fiber.RuntimeFiber<unknown, unknown> => Option.getOrThrow(Fiber.getCurrentFiber())
 
 /** The clock's time on `fiber`: what `Clock.currentTimeMillis` would read there. */
 const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): number =>

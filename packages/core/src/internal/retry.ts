@@ -41,6 +41,8 @@ interface CompiledPolicy<E> extends Retry.Policy<E> {
   }
   /** The first attempt's span options, made once: most calls make only that attempt. */
   readonly firstSpanOptions: Tracer.SpanOptions
+  /** `succeeded` for this policy, made once: the success branch of every attempt without events or spans. */
+  readonly onSuccess: (value: unknown) => Effect.Effect<unknown>
 }
 
 /** Every option's name: a new option added to `Retry.Options` and not here is a compile error, not a rejected one. */
@@ -151,7 +153,7 @@ const compile = <E>(policy: Retry.Policy<E>): CompiledPolicy<E> => {
     RetryAfter: metrics.bind(ResilienceMetrics.retryDelay, { ...keyed, "resilience.basis": "RetryAfter" })
   }
   const countExhausted = new Map<string, (count: number) => void>()
-  return {
+  const compiledPolicy: CompiledPolicy<E> = {
     ...policy,
     metrics: {
       success: Effect.sync(() => countSuccess(1)),
@@ -171,8 +173,10 @@ const compile = <E>(policy: Retry.Policy<E>): CompiledPolicy<E> => {
           count(1)
         })
     },
-    firstSpanOptions: spanOptions(policy.key, 1)
+    firstSpanOptions: spanOptions(policy.key, 1),
+    onSuccess: (value) => succeeded(compiledPolicy, value)
   }
+  return compiledPolicy
 }
 
 const spanOptions = (key: string, attempt: number): Tracer.SpanOptions => ({
@@ -224,12 +228,14 @@ export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Polic
     )
     const traced = compiledPolicy.tracing === "auto" ? fiber.currentTracer !== nativeTracer : compiledPolicy.tracing
     const start = (startedAt: number) =>
-      attemptOnce(
-        { self, policy: compiledPolicy, events, traced, startedAt },
-        1,
-        compiledPolicy.backoff.initial,
-        undefined
-      )
+      traced || events.enabled
+        ? attemptOnce(
+          { self, policy: compiledPolicy, events, traced, startedAt },
+          1,
+          compiledPolicy.backoff.initial,
+          undefined
+        )
+        : firstAttempt(self, compiledPolicy, events, startedAt)
     const run = Option.isSome(compiledPolicy.maxElapsed) ? Effect.flatMap(Clock.currentTimeMillis, start) : start(0)
     if (!recordRequest || Option.isNone(budget)) return run
     const unsafeRecord = budget.value.store.unsafeRecord
@@ -240,6 +246,29 @@ export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Polic
     return run
   })
 }
+
+/**
+ * The first call without spans and events — the common case — built for the happy path: a call in flight
+ * holds one `matchCauseEffect`, the policy's shared success branch and a closure over the call. The loop's
+ * state (`Run`) and the decision are made in the failure branch, at the first failure, so that a call that
+ * succeeds at once builds nothing else (~400 bytes less per call in flight than `attemptOnce`).
+ */
+const firstAttempt = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  policy: CompiledPolicy<E>,
+  events: ResilienceEvent.Sink,
+  startedAt: number
+): Effect.Effect<A, E, R> =>
+  Effect.matchCauseEffect(self, {
+    // `Effect.catchAll` on the cause takes the decision `Effect.matchEffect` takes in `attemptOnce`: a defect or
+    // an interruption ends the call, a failure goes to the retry loop.
+    onFailure: (cause) =>
+      Effect.catchAll(
+        Effect.failCause(cause),
+        retryAfterFailure({ self, policy, events, traced: false, startedAt }, 1, policy.backoff.initial, undefined)
+      ),
+    onSuccess: policy.onSuccess as (value: A) => Effect.Effect<A>
+  })
 
 /**
  * One call and what follows it. Without spans and events — the common case — the retry decision and
@@ -257,10 +286,19 @@ const attemptOnce = <A, E, R>(
       (result) => result instanceof Retrying ? retryAfterWait(run, attempt, result) : Effect.succeed(result)
     )
     : Effect.matchEffect(run.self, {
-      onFailure: (error) =>
-        Effect.flatMap(decide(run, error, attempt, state, reservation), (next) => retryAfterWait(run, attempt, next)),
-      onSuccess: (value) => succeeded(run.policy, value)
+      onFailure: retryAfterFailure(run, attempt, state, reservation),
+      onSuccess: run.policy.onSuccess as (value: A) => Effect.Effect<A>
     })
+
+/** What follows a failed attempt without spans and events: the decision, then the wait and the next attempt. */
+const retryAfterFailure = <A, E, R>(
+  run: Run<A, E, R>,
+  attempt: number,
+  state: unknown,
+  reservation: RetryBudget.Reservation | undefined
+) =>
+(error: E): Effect.Effect<A, E, R> =>
+  Effect.flatMap(decide(run, error, attempt, state, reservation), (next) => retryAfterWait(run, attempt, next))
 
 const retryAfterWait = <A, E, R>(run: Run<A, E, R>, attempt: number, next: Retrying): Effect.Effect<A, E, R> => {
   const sleep = Effect.sleep(Duration.millis(next.delayMillis))
