@@ -546,43 +546,10 @@ export const observe = (
   Effect.clockWith((clock) => publishAll(admission.observe(state, clock.unsafeCurrentTimeMillis(), observation)))
 
 /**
- * Admits one attempt of `call`: a slot of the cold-start window (waiting for one if need be), then its turn
- * (pause, buckets); its outcome is learned from. Only the waits and the call itself are interruptible.
- */
-export const admit = <A, E, R>(
-  admission: Admission,
-  state: KeyState,
-  cost: number,
-  call: Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> =>
-  Effect.uninterruptibleMask((restore) => {
-    const attempt = (): Effect.Effect<A, E, R> => {
-      const ticket = admission.tryAcquire(state, cost)
-      if (ticket === undefined) return Effect.zipRight(restore(admission.awaitSlot(state)), Effect.suspend(attempt))
-      const paced = admission.pace(state, ticket)
-      return Effect.matchCauseEffect(restore(paced === Effect.void ? call : Effect.zipRight(paced, call)), {
-        onFailure: (cause: Cause.Cause<E>) =>
-          Effect.clockWith((clock) => {
-            const failure = cause._tag === "Fail" ? Option.some<unknown>(cause.error) : failureOf(cause)
-            const event = admission.settle(state, ticket, clock.unsafeCurrentTimeMillis(), failure)
-            return event === undefined
-              ? Effect.failCause(cause)
-              : Effect.zipRight(ResilienceEvent.publish(() => event), Effect.failCause(cause))
-          }),
-        onSuccess: (value) => {
-          admission.settle(state, ticket, 0, Option.none())
-          return Effect.succeed(value)
-        }
-      })
-    }
-    return attempt()
-  })
-
-/**
  * The failure a cause carries, if any: an interruption or a defect is no failure of the provider's (it leaves
  * the window as it is, like any failure, and teaches nothing).
  */
-const failureOf = (cause: Cause.Cause<unknown>): Option.Option<unknown> => {
+export const failureOf = (cause: Cause.Cause<unknown>): Option.Option<unknown> => {
   switch (cause._tag) {
     case "Fail":
       return Option.some(cause.error)

@@ -72,7 +72,7 @@ export const keyed = (options: Bulkhead.KeyedOptions): Effect.Effect<Bulkhead.Ke
 // ---------------------------------------------------------------------------
 
 /** A call waiting for a slot. A slot given to it is its own until it starts or passes the slot on. */
-class Waiter {
+export class Waiter {
   granted = false
   resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
   /** Neighbours in the bulkhead's queue of waiters, while in it. */
@@ -89,7 +89,7 @@ class Waiter {
  * every slot is taken. The counters only change in synchronous steps of the
  * protect path, so they need no lock; the gauges are set in the same steps.
  */
-class BulkheadImpl implements Bulkhead.Bulkhead {
+export class BulkheadImpl implements Bulkhead.Bulkhead {
   readonly maxConcurrent: number
   readonly maxQueue: number
   active = 0
@@ -255,13 +255,13 @@ export const holdSlotsUntil: {
 
 /** Ends a running call that holds its slot in `scope` once it succeeds: a failed call frees it at once. */
 const holdingIn = (b: BulkheadImpl, scope: Scope.Scope) => ({
-  onSuccess: (value: unknown) =>
-    Effect.as(
-      Scope.addFinalizer(scope, Effect.sync(() => b.leaveRunning())),
-      value
-    ),
+  onSuccess: (value: unknown) => Effect.as(leaveWhenClosed(b, scope), value),
   onFailure: b.onRunExit.onFailure
 })
+
+/** A call that succeeded keeps its slot until `scope` closes (see `holdSlotsUntil`). */
+export const leaveWhenClosed = (b: BulkheadImpl, scope: Scope.Scope): Effect.Effect<void> =>
+  Scope.addFinalizer(scope, Effect.sync(() => b.leaveRunning()))
 
 /** `Bulkhead.protect`: runs an effect in a slot, waiting in the queue or failing fast when full. */
 export const protect = <A, E, R>(
@@ -285,11 +285,10 @@ export const protectMasked = <A, E, R>(
   Effect.withFiberRuntime(step(() => inner, bulkhead, restore))
 
 /**
- * `protectMasked` as a function of the running fiber, for a caller already in a synchronous step on that
- * fiber (inside the uninterruptible region); `next` gives the call on that fiber, and is asked for it in a
- * synchronous step on the same fiber once the call has its slot.
+ * `protectMasked` as a function of the running fiber; `next` gives the call on that fiber, and is asked for it in
+ * a synchronous step on the same fiber once the call has its slot.
  */
-export const step = <A, E, R>(
+const step = <A, E, R>(
   next: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<A, E, R>,
   bulkhead: Bulkhead.Bulkhead,
   restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>

@@ -301,11 +301,7 @@ const build = <E>(
   // Made at the breaker's first probe: most breakers never open, and each pair costs the key ~200 bytes.
   let probeEnds: ReturnType<typeof settled> | undefined = undefined
 
-  /**
-   * The breaker around `inner`, for a caller already inside an uninterruptible region from admission to
-   * record (`inner` restores interruptibility for the call itself). A composed pipeline opens that region
-   * once for all its policies.
-   */
+  /** The breaker around `inner`, inside the uninterruptible region `protect` opens. */
   const protectMasked = <A, E2 extends E, R>(
     next: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<A, E2, R>
   ): Effect.Effect<A, E2 | CircuitBreaker.CircuitOpenError, R> =>
@@ -339,9 +335,20 @@ const build = <E>(
     // half-open breaker whose probe was interrupted would refuse every call for ever.
     Effect.uninterruptibleMask((restore) => protectMasked(() => restore(self)))
 
+  const steps: Steps<E> = {
+    admitNow: unsafeAdmit === undefined ? undefined : (now) => unsafeAdmit(key, now, settings),
+    admit: (now) => breakers.admit(key, now, settings),
+    refuse: ({ admission, transition }) =>
+      admission._tag === "Rejected"
+        ? transition === undefined ? reject(admission) : Effect.zipRight(announce(transition), reject(admission))
+        : Effect.void,
+    announce,
+    ends: (probe) => (probe ? probeEnds ??= settled(true) : closedEnds) as Ends<E>
+  }
+
   const subscribe = subscribeTo(hub, sharedHub ? key : undefined)
-  const breaker: Masked<E> = {
-    [MaskedTypeId]: protectMasked,
+  const breaker: WithSteps<E> = {
+    [StepsTypeId]: steps,
     key,
     settings,
     protect,
@@ -364,28 +371,45 @@ const currentFiber = (): Fiber.RuntimeFiber<unknown, unknown> => Option.getOrThr
 const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): number =>
   Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
 
-const MaskedTypeId: unique symbol = Symbol.for("@effect-resilience/core/CircuitBreaker/protectMasked")
+const StepsTypeId: unique symbol = Symbol.for("@effect-resilience/core/CircuitBreaker/steps")
 
-/** A breaker built here: it can also protect a call inside a caller's uninterruptible region. */
-interface Masked<E> extends CircuitBreaker.CircuitBreaker<E> {
-  readonly [MaskedTypeId]: <A, E2 extends E, R>(
-    next: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<A, E2, R>
-  ) => Effect.Effect<A, E2 | CircuitBreaker.CircuitOpenError, R>
+/** What a breaker decided for one call, and the change of state the decision made, if any. */
+export interface Admitted {
+  readonly admission: StateStore.Admission
+  readonly transition: StateStore.Transition | undefined
+}
+
+/** The end of an admitted call: made once per breaker (and once more for probes), not per call. */
+export interface Ends<E> {
+  readonly onSuccess: (value: unknown) => Effect.Effect<unknown>
+  readonly onFailure: (cause: Cause.Cause<E>) => Effect.Effect<never, E>
 }
 
 /**
- * `breaker` around the call `next` gives, for a caller that already runs it uninterruptibly from admission
- * to record, the call restoring interruptibility for itself (see `Resilience.run`). `next` is asked for the
- * call in a synchronous step on the running fiber, once the call is admitted.
+ * A breaker's protect path in parts, for a caller that runs the call and its end itself inside its own
+ * uninterruptible region (`Resilience.run`, one region for all its policies): admit, then refuse or run, then end.
  */
-export const protectMasked = <A, E, R, E0>(
-  breaker: CircuitBreaker.CircuitBreaker<E0>,
-  next: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | CircuitBreaker.CircuitOpenError, R> =>
-  MaskedTypeId in breaker
-    ? (breaker as unknown as Masked<E>)[MaskedTypeId](next)
-    // Another breaker's own mask restores to the caller's uninterruptible region: still correct.
-    : breaker.protect(Effect.withFiberRuntime(next) as Effect.Effect<A, any, R>)
+export interface Steps<E> {
+  /** The decision now, in this step; `undefined` when the store decides asynchronously (`admit`). */
+  readonly admitNow: ((now: number) => Admitted) | undefined
+  readonly admit: (now: number) => Effect.Effect<Admitted>
+  /** The refusal of a rejected call (its transition announced first); `Effect.void` when it was admitted. */
+  readonly refuse: (admitted: Admitted) => Effect.Effect<void, CircuitBreaker.CircuitOpenError>
+  readonly announce: (transition: StateStore.Transition) => Effect.Effect<void>
+  /** The end of an admitted call, as a probe or not. */
+  readonly ends: (probe: boolean) => Ends<E>
+}
+
+/** The steps of a breaker built by this module (`make`, `keyed`: the only ones a pipeline has). */
+export const stepsOf = <E>(breaker: CircuitBreaker.CircuitBreaker<E>): Steps<E> => {
+  if (!(StepsTypeId in breaker)) throw new Error("a pipeline's breakers are built by CircuitBreaker.keyed")
+  return (breaker as unknown as WithSteps<E>)[StepsTypeId]
+}
+
+/** A breaker built here: its protect path in parts, for a pipeline that runs them in its own region. */
+interface WithSteps<E> extends CircuitBreaker.CircuitBreaker<E> {
+  readonly [StepsTypeId]: Steps<E>
+}
 
 const toEvent = (key: string, transition: StateStore.Transition): ResilienceEvent.ResilienceEvent => {
   const at = transition.at

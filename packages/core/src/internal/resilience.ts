@@ -2,7 +2,6 @@ import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Backoff from "../Backoff.js"
 import * as Bulkhead from "../Bulkhead.js"
@@ -16,13 +15,13 @@ import * as Retry from "../Retry.js"
 import * as RetryBudget from "../RetryBudget.js"
 import * as Timeout from "../Timeout.js"
 import * as admissionInternal from "./admission.js"
-import * as bulkheadInternal from "./bulkhead.js"
-import * as circuitBreakerInternal from "./circuitBreaker.js"
+import type * as bulkheadInternal from "./bulkhead.js"
+import { stepsOf } from "./circuitBreaker.js"
 import { withCarriedVerdicts } from "./classify.js"
 import { LruMap } from "./lru.js"
+import { PipelineAttempt } from "./pipelineAttempt.js"
 import * as rateLimiterInternal from "./rateLimiter.js"
 import * as configInternal from "./resilienceConfig.js"
-import * as timeoutInternal from "./timeout.js"
 
 /** Whether a `dual` was called data-first (its first argument is the effect). */
 export const isEffect = (u: unknown): boolean => Effect.isEffect(u)
@@ -195,45 +194,40 @@ export const make = (
     ): Effect.Effect<A, E | Resilience.PolicyRejection, R> => {
       const key = runOptions?.key ?? "default"
       const entry = entryOf(key)
-      const attemptTimeoutFor = timeouts?.get(key)
-      let call: Effect.Effect<A, E | Resilience.PolicyRejection, R> = effect
-      const bulkhead = bulkheads?.get(key)
-      const breaker = breakers?.get(key)
-      if (attemptTimeoutFor !== undefined || bulkhead !== undefined || breaker !== undefined) {
-        // `breaker(bulkhead(timeout(effect)))`, each as its own `protect` would run it, in one uninterruptible
-        // region instead of one per policy: only the wait for a bulkhead slot and the call itself are
-        // interruptible, as with the policies composed one by one, for fewer runtime steps per call.
-        // Each policy takes its step on the fiber in the step of the policy outside it, when it is its turn.
-        call = Effect.uninterruptibleMask((restore) => {
-          let step: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<
-            A,
-            E | Resilience.PolicyRejection,
-            R
-          > = attemptTimeoutFor === undefined
-            ? () => restore(effect)
-            : timeoutInternal.step(effect, attemptTimeoutFor, restore)
-          if (bulkhead !== undefined) step = bulkheadInternal.step(step, bulkhead, restore)
-          return breaker === undefined
-            ? Effect.withFiberRuntime(step)
-            : circuitBreakerInternal.protectMasked(breaker, step)
-        })
-      }
-      // Every attempt is admitted (a retry spends the provider's quota like any call), outside the breaker, the
-      // bulkhead and the attempt timeout: a wait for admission holds no slot and eats no attempt timeout.
+      const policy = runOptions?.retry === false ? undefined : retryPolicy(key)
       const tokens = runOptions?.tokens
+      let call: Effect.Effect<A, E | Resilience.PolicyRejection, R> = effect
+      let retried = policy === undefined
       const limiterFor = entry.limiter
+      const state = admission === undefined ? undefined : entry.admission
+      const breaker = breakers?.get(key)
+      const bulkhead = bulkheads?.get(key)
+      const attemptTimeoutFor = timeouts?.get(key)
+      if (state !== undefined || breaker !== undefined || bulkhead !== undefined || attemptTimeoutFor !== undefined) {
+        // Every attempt is admitted (a retry spends the provider's quota like any call), outside the breaker, the
+        // bulkhead and the attempt timeout: a wait for admission holds no slot and eats no attempt timeout. The
+        // four run in one uninterruptible region with one continuation (see `./pipelineAttempt.ts`).
+        call = new PipelineAttempt(
+          effect,
+          admission,
+          state,
+          tokens === undefined || !(tokens > 0) || !Number.isFinite(tokens) ? 0 : Math.ceil(tokens),
+          breaker === undefined ? undefined : stepsOf(breaker),
+          bulkhead as bulkheadInternal.BulkheadImpl | undefined,
+          attemptTimeoutFor,
+          // The retry's first attempt runs under the attempt's own continuation, unless a configured limiter must
+          // admit each attempt first (below).
+          limiterFor === undefined ? policy : undefined
+        )
+        retried ||= limiterFor === undefined
+      }
+      // A configured limiter admits every attempt, before the learned admission does (a wait for it holds no slot).
       if (limiterFor !== undefined) {
         call = RateLimiter.protect(call, limiterFor, { tokens })
         // `onExceeded: "fail"` asks for a refusal at once: it ends the call, whichever attempt it refused.
         if (failFast) call = Effect.mapError(call, escapeRefusal)
       }
-      const state = entry.admission
-      if (admission !== undefined && state !== undefined) {
-        const cost = tokens === undefined || !(tokens > 0) || !Number.isFinite(tokens) ? 0 : Math.ceil(tokens)
-        call = admissionInternal.admit(admission, state, cost, call)
-      }
-      const policy = runOptions?.retry === false ? undefined : retryPolicy(key)
-      if (policy !== undefined) call = Retry.retry(call, policy)
+      if (!retried) call = Retry.retry(call, policy!)
       if (failFast && limiterFor !== undefined) call = Effect.mapError(call, unescapeRefusal)
       if (deadline !== undefined) call = Deadline.within(call, { after: deadline, key })
       return call

@@ -1,9 +1,11 @@
+import type * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -222,10 +224,7 @@ export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Polic
   const recordRequest = Option.isSome(budget) && budget.value.settings._tag === "Ratio"
   // One runtime step reads everything the loop needs from the fiber: the events sink and the tracer.
   return Effect.withFiberRuntime((fiber) => {
-    const events = Context.get(
-      fiber.currentContext as Context.Context<ResilienceEvent.ResilienceEvents>,
-      ResilienceEvent.ResilienceEvents
-    )
+    const events = eventsOf(fiber)
     const traced = compiledPolicy.tracing === "auto" ? fiber.currentTracer !== nativeTracer : compiledPolicy.tracing
     const start = (startedAt: number) =>
       traced || events.enabled
@@ -241,11 +240,61 @@ export const retry = <A, E, R>(self: Effect.Effect<A, E, R>, policy: Retry.Polic
     const unsafeRecord = budget.value.store.unsafeRecord
     if (unsafeRecord === undefined) return Effect.zipRight(RetryBudget.record(budget.value, "Request"), run)
     // The in-memory store: the request is counted in this step, at the clock's time on this fiber.
-    const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-    unsafeRecord(budget.value.key, now, budget.value.settings, "Request")
+    unsafeRecord(budget.value.key, nowOf(fiber), budget.value.settings, "Request")
     return run
   })
 }
+
+/**
+ * The retry's first step, for a caller that runs the first attempt under a continuation of its own
+ * (`Resilience.run`, whose attempt already has one) and hands its failure to `afterFirstFailure`: counts the
+ * request in a ratio budget and returns `true` when the first attempt needs nothing more — no span, no events, no
+ * elapsed-time limit, an in-memory budget. Otherwise it does nothing and returns `false`: run `retry` instead.
+ */
+export const startFirstAttempt = <E>(policy: Retry.Policy<E>, fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
+  const compiledPolicy = compiled(policy)
+  if (Option.isSome(compiledPolicy.maxElapsed)) return false
+  const traced = compiledPolicy.tracing === "auto" ? fiber.currentTracer !== nativeTracer : compiledPolicy.tracing
+  if (traced || eventsOf(fiber).enabled) return false
+  const budget = compiledPolicy.budget
+  if (Option.isNone(budget) || budget.value.settings._tag !== "Ratio") return true
+  const unsafeRecord = budget.value.store.unsafeRecord
+  if (unsafeRecord === undefined) return false
+  unsafeRecord(budget.value.key, nowOf(fiber), budget.value.settings, "Request")
+  return true
+}
+
+/** What follows a first attempt started with `startFirstAttempt` and ended by `cause`: as `retry` would go on. */
+export const afterFirstFailure = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  policy: Retry.Policy<E>,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  cause: Cause.Cause<E>
+): Effect.Effect<A, E, R> => {
+  const compiledPolicy = compiled(policy)
+  return Effect.catchAll(
+    Effect.failCause(cause),
+    retryAfterFailure(
+      { self, policy: compiledPolicy, events: eventsOf(fiber), traced: false, startedAt: 0 },
+      1,
+      compiledPolicy.backoff.initial,
+      undefined
+    )
+  )
+}
+
+/** What follows a first attempt started with `startFirstAttempt` that succeeded. */
+export const afterFirstSuccess = <E>(policy: Retry.Policy<E>, value: unknown): Effect.Effect<unknown> =>
+  compiled(policy).onSuccess(value)
+
+const eventsOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): ResilienceEvent.Sink =>
+  Context.get(
+    fiber.currentContext as Context.Context<ResilienceEvent.ResilienceEvents>,
+    ResilienceEvent.ResilienceEvents
+  )
+
+const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): number =>
+  Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
 
 /**
  * The first call without spans and events — the common case — built for the happy path: a call in flight

@@ -64,7 +64,7 @@ export const TypeId: Timeout.TypeId = Symbol.for("@effect-resilience/core/Timeou
  * One attempt in flight: a node of its wheel's list, sorted by deadline. It also holds what the
  * attempt's continuation needs (its wheel and timeout), so that the continuation captures it alone.
  */
-class Entry {
+export class Entry {
   prev: Entry | undefined = undefined
   next: Entry | undefined = undefined
   linked = true
@@ -72,6 +72,8 @@ class Entry {
   interruptor: FiberId.FiberId | undefined = undefined
   /** The attempt this one runs inside, on the same fiber, if any (see `attempts`). */
   outer: Entry | undefined = undefined
+  /** Whether its wheel had no sweeper when it was armed: one must be started before the attempt runs. */
+  needsSweeper = false
   constructor(
     readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
     readonly deadline: number,
@@ -334,17 +336,49 @@ export const step = <A, E, R>(
   restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
 ) =>
 (fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<A, E | Timeout.AttemptTimeoutError, R> => {
+  const entry = arm(timeout, fiber)
+  if (entry === undefined) return restore(perCall(self, timeout as TimeoutImpl))
+  entry.outer = attempts.get(fiber)
+  attempts.set(fiber, entry)
+  const attempt = entry.needsSweeper ? Effect.zipRight(startSweeper(entry), restore(self)) : restore(self)
+  return Effect.matchCauseEffect(attempt, settle as Settle<A, E>)
+}
+
+/**
+ * Puts an attempt on `fiber` on the shared timer, for a caller that runs the attempt and its end itself
+ * (`step`, and `Resilience.run`'s one region for all its policies): `undefined` when the attempt needs a timer of
+ * its own (`perCall`). When the wheel has no sweeper (`needsSweeper`), run `startSweeper` before the attempt;
+ * at the attempt's end, `disarm` takes it off the timer.
+ */
+export const arm = (timeout: Timeout.Timeout, fiber: Fiber.RuntimeFiber<unknown, unknown>): Entry | undefined => {
   const impl = timeout as TimeoutImpl
   const shared = impl.shared
-  if (impl.timer === "perCall" || shared.closed || mayHaveChildren(fiber)) return restore(perCall(self, impl))
+  if (impl.timer === "perCall" || shared.closed || mayHaveChildren(fiber)) return undefined
   const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
   const wheel = shared.wheel(clock)
   const entry = new Entry(fiber, clock.unsafeCurrentTimeMillis() + impl.afterMillis, wheel, impl)
-  entry.outer = attempts.get(fiber)
-  attempts.set(fiber, entry)
-  const attempt = wheel.insert(entry) ? Effect.zipRight(wheel.start(), restore(self)) : restore(self)
-  return Effect.matchCauseEffect(attempt, settle as Settle<A, E>)
+  entry.needsSweeper = wheel.insert(entry)
+  return entry
 }
+
+/** Starts the sweeper an armed attempt needs (see `arm`). */
+export const startSweeper = (entry: Entry): Effect.Effect<void> => entry.wheel.start()
+
+/**
+ * Takes an armed attempt off the timer at its end: `undefined` when it ended in time, else the attempt's outcome
+ * as a timeout (`cause` is how it ended; `Cause.empty` for a success).
+ */
+export const disarm = <E>(
+  entry: Entry,
+  cause: Cause.Cause<E>
+): Effect.Effect<never, Timeout.AttemptTimeoutError> | undefined =>
+  entry.wheel.settle(entry) ? undefined : timedOut(entry, cause)
+
+/** A timeout's own timer for one attempt: `Effect.timeout`'s race (see `arm`). */
+export const withOwnTimer = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  timeout: Timeout.Timeout
+): Effect.Effect<A, E | Timeout.AttemptTimeoutError, R> => perCall(self, timeout as TimeoutImpl)
 
 /**
  * The attempt running on each fiber, innermost first (`Entry.outer` leads to the ones it runs inside).
@@ -373,14 +407,8 @@ interface Settle<A, E> {
 
 /** The continuation of every attempt: takes it out of its wheel, or turns its end into a timeout. */
 const settle: Settle<unknown, unknown> = {
-  onSuccess: (value) => {
-    const entry = takeAttempt()
-    return entry.wheel.settle(entry) ? Effect.succeed(value) : timedOut(entry, Cause.empty)
-  },
-  onFailure: (cause) => {
-    const entry = takeAttempt()
-    return entry.wheel.settle(entry) ? Effect.failCause(cause) : timedOut(entry, cause)
-  }
+  onSuccess: (value) => disarm(takeAttempt(), Cause.empty) ?? Effect.succeed(value),
+  onFailure: (cause) => disarm(takeAttempt(), cause) ?? Effect.failCause(cause)
 }
 
 /**
