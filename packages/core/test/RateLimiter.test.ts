@@ -314,6 +314,25 @@ describe("RateLimiter.observe", () => {
       expect(admitted).toEqual([...times(10, 0), 1_050, 1_100])
     }))
 
+  // Durations keep whole nanoseconds: a wait until a fractional pause end can end half a nanosecond short of it.
+  // The waiter must then wait 1 ns more, not wait "0" for ever at that instant (a call that costs no tokens on a
+  // tokens-only limiter waits for the pause alone).
+  it.effect("a call held by a pause with a fractional end goes at its end", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ tokensPerMinute: 1_000 })
+      yield* TestClock.setTime(498.104671)
+      yield* RateLimiter.observe(limiter, { retryAfter: Duration.millis(831.704234) })
+      yield* TestClock.adjust(Duration.millis(84.063059))
+      const { admitted, call } = recorder()
+      const fiber = yield* Effect.fork(RateLimiter.protect(call, limiter))
+      // The wait from 582.16773 to the pause's end, 1329.808905, lands at 1329.8089049999999.
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      expect(admitted).toHaveLength(1)
+      expect(admitted[0]).toBeGreaterThanOrEqual(1329.808905)
+      expect(admitted[0]! - 1329.808905).toBeLessThan(2e-6)
+    }))
+
   it.effect("remaining n lowers the bucket to n", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ tokensPerMinute: 1_000 })

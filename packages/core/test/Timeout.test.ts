@@ -50,6 +50,41 @@ for (const timer of timers) {
         expect(error).toEqual(new Timeout.AttemptTimeoutError({ key: "openai/gpt-4o", after: Duration.seconds(10) }))
       }))
 
+    // Durations keep whole nanoseconds: a sleep from a fractional instant to a deadline can end up to half a
+    // nanosecond short of it. The timer must not then sleep "0" for ever at that instant (it spun, found by a
+    // seeded storm on the simulator's clock; jittered backoff makes fractional instants).
+    it.scoped("times out at a fractional deadline reached a fraction of a nanosecond short", () =>
+      Effect.gen(function*() {
+        const timeout = yield* make("300 millis")
+        // The test clock, counting the sleeps asked of it.
+        const testClock = yield* Effect.clock
+        let sleeps = 0
+        const clock: Clock.Clock = {
+          [Clock.ClockTypeId]: Clock.ClockTypeId,
+          unsafeCurrentTimeMillis: () => testClock.unsafeCurrentTimeMillis(),
+          unsafeCurrentTimeNanos: () => testClock.unsafeCurrentTimeNanos(),
+          currentTimeMillis: testClock.currentTimeMillis,
+          currentTimeNanos: testClock.currentTimeNanos,
+          sleep: (duration) => Effect.suspend(() => (sleeps++, testClock.sleep(duration)))
+        }
+        const call = Effect.withClock(Effect.never.pipe(Timeout.protect(timeout)), clock)
+        yield* TestClock.setTime(957.285)
+        const first = yield* timed(call)
+        yield* TestClock.adjust(Duration.millis(66.032951))
+        const second = yield* timed(call)
+        yield* TestClock.adjust("300 millis")
+        expect((yield* Fiber.join(first)).endedAt).toBeCloseTo(1257.285, 6)
+        // The timer wakes from the first deadline for the second: 1257.285 + 66.032951 ms lands at
+        // 1323.3179509999998, just before the second's 1323.317951; it then sleeps 1 ns (it slept 0 ns, over and
+        // over, at that instant).
+        yield* TestClock.adjust("1 millis")
+        const { endedAt, exit } = yield* Fiber.join(second)
+        expect(Timeout.isAttemptTimeoutError(failureOf(exit))).toBe(true)
+        expect(endedAt).toBeGreaterThanOrEqual(1323.317951)
+        expect(endedAt - 1323.317951).toBeLessThan(2e-6)
+        expect(sleeps).toBeLessThanOrEqual(timer === "shared" ? 3 : 2)
+      }))
+
     it.scoped("times out at exactly t = 10 s when the clock jumps far past the deadline", () =>
       Effect.gen(function*() {
         const timeout = yield* make("10 seconds")
