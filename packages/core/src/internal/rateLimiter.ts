@@ -11,7 +11,7 @@ import * as metrics from "./metrics.js"
 // A cycle: the public module defines the error and the metrics, and reaches this module only inside functions;
 // this module reaches them only inside functions too, so either module may be loaded first.
 import * as RateLimiter from "../RateLimiter.js"
-import { untilInstant } from "./untilInstant.js"
+import { positiveWait } from "./positiveWait.js"
 import { Issues } from "./validate.js"
 
 type Store = ExperimentalRateLimiter.RateLimiterStore["Type"]
@@ -303,7 +303,7 @@ const reserveAndWait = (l: RateLimiterImpl, cost: number, askedAt: number, now: 
       l.recordWait(now - askedAt)
       return Effect.void
     }
-    const delay = untilInstant(now, now + wait)
+    const delay = positiveWait(wait)
     return ResilienceEvent.publish((at) => ResilienceEvent.RateLimited({ key: l.key, at, wait: delay, tokens: cost }))
       .pipe(
         Effect.zipRight(Deadline.markActivity("waiting for admission")),

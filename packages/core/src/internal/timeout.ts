@@ -13,7 +13,7 @@ import type * as Scope from "effect/Scope"
 import { InvalidPolicyError } from "../PolicyError.js"
 import * as ResilienceEvent from "../ResilienceEvent.js"
 import * as Timeout from "../Timeout.js"
-import { untilInstant } from "./untilInstant.js"
+import { positiveWait } from "./positiveWait.js"
 import { Issues } from "./validate.js"
 
 // ---------------------------------------------------------------------------
@@ -185,7 +185,7 @@ class Wheel {
         return Effect.void
       }
       this.wakeAt = this.head.deadline
-      return Effect.zipRight(this.clock.sleep(untilInstant(now, this.wakeAt)), this.sweep(generation))
+      return Effect.zipRight(this.clock.sleep(positiveWait(this.wakeAt - now)), this.sweep(generation))
     })
   }
 }
