@@ -26,14 +26,6 @@ const invalid = new ProviderError.PermanentError({
   message: "bad"
 })
 
-/** A small seeded generator (mulberry32): the same sequence on every run. */
-const seeded = (seed: number) => () => {
-  seed = (seed + 0x6D2B79F5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-
 const keys = ["a", "b", "c"] as const
 
 interface Storm {
@@ -54,15 +46,16 @@ const storm = (
   options: { readonly calls: number; readonly seed: number; readonly rateLimits: boolean }
 ) =>
   Effect.gen(function*() {
-    const random = seeded(options.seed)
+    // The storm's own draws, apart from the pipeline's jitter (seeded in `run`).
+    const random = Random.make(options.seed)
     const succeededAttempts: Record<string, number> = { a: 0, b: 0, c: 0 }
     const interrupted = new Set<number>()
     const fibers: Array<Fiber.RuntimeFiber<number, unknown>> = []
     for (let i = 0; i < options.calls; i++) {
       const key = keys[i % keys.length]
-      const attempt = Effect.suspend(() => {
-        const draw = random()
-        const latency = Duration.millis(Math.floor(random() * 400))
+      const attempt = Effect.gen(function*() {
+        const draw = yield* random.next
+        const latency = Duration.millis(yield* random.nextIntBetween(0, 400))
         const outcome: Effect.Effect<number, ProviderError.ProviderError> = draw < 0.45 ?
           Effect.sync(() => {
             succeededAttempts[key]++
@@ -75,13 +68,14 @@ const storm = (
           draw < 0.8 ?
           Effect.fail(invalid) :
           Effect.never
-        return Effect.delay(outcome, latency)
+        return yield* Effect.delay(outcome, latency)
       })
       const fiber = yield* Effect.fork(pipeline.run(attempt, { key }))
       fibers.push(fiber)
-      if (random() < 0.25) {
+      if ((yield* random.next) < 0.25) {
         interrupted.add(i)
-        yield* Effect.forkDaemon(Effect.delay(Fiber.interrupt(fiber), Duration.millis(Math.floor(random() * 2_000))))
+        const after = Duration.millis(yield* random.nextIntBetween(0, 2_000))
+        yield* Effect.forkDaemon(Effect.delay(Fiber.interrupt(fiber), after))
       }
       if (i % 20 === 19) yield* Effect.sleep("37 millis")
     }
