@@ -53,6 +53,7 @@ const minRatePerSecond = 1
 /** The shortest span a success rate is measured over: fewer successes than that are not a rate. */
 const minMeasureMillis = 1_000
 
+/** What a pipeline's `rateLimiter` section asks of learned admission. */
 export interface Settings {
   /** Whether limits are learned; without, only the configured ceiling applies (through the configured limiter). */
   readonly learn: boolean
@@ -171,6 +172,10 @@ class Waiter {
   resume: (() => void) | undefined = undefined
 }
 
+/**
+ * Learned admission for one pipeline: per key (`KeyState`), the cold-start window, the learned or configured
+ * buckets, pauses after a Retry-After, and what each observation teaches.
+ */
 export class Admission {
   readonly countLearned: Record<"requests" | "tokens", Record<"headers" | "throttling", (n: number) => void>>
 

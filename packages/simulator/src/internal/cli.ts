@@ -9,6 +9,7 @@ export type Command =
 /** The labels `--scenario` takes, in report order. */
 export const labels: ReadonlyArray<string> = ["1", "2", "2'", "3", "4", "5", "6"]
 
+/** What `pnpm sim --help` prints, and what an invalid command line is answered with. */
 export const usage = `usage: pnpm sim [--scenario <N>]... [--out <dir>] [--help]
 
 Runs the simulator's scenarios in virtual time and prints, on stdout, one Markdown table per scenario and the
